@@ -1,0 +1,143 @@
+//! HTTP ingest load client: N concurrent clients post reports to a running
+//! civicmap as fast as it acknowledges them (every 201 is a committed,
+//! fsynced report), then prints throughput and latency percentiles.
+//!
+//! ```text
+//! cargo run --release -- serve --no-seed --data-dir /tmp/cm-load &
+//! cargo run --release --example ingest_load -- --url http://127.0.0.1:8080 --clients 64 --requests 200000
+//! ```
+//! Positions and categories follow the real DansMaRue sample (fixed seed).
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use civicmap::config::PARIS_ENVELOPE;
+use civicmap::generate::Generator;
+use civicmap::reference::{DANSMARUE_SAMPLE_CSV, parse_dansmarue};
+use serde_json::json;
+
+struct Args {
+    url: String,
+    clients: usize,
+    requests: usize,
+    seed: u64,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        url: "http://127.0.0.1:8080".into(),
+        clients: 64,
+        requests: 100_000,
+        seed: 1,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--url" => a.url = value,
+            "--clients" => a.clients = value.parse().unwrap(),
+            "--requests" => a.requests = value.parse().unwrap(),
+            "--seed" => a.seed = value.parse().unwrap(),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    a
+}
+
+#[tokio::main]
+async fn main() {
+    let args = args();
+    let taxonomy = civicmap::model::Taxonomy::from_csv(civicmap::reference::TAXONOMY_CSV).unwrap();
+    let (sample, _) = parse_dansmarue(DANSMARUE_SAMPLE_CSV).unwrap();
+    let bodies: Vec<String> = Generator::new(&sample, args.seed, PARIS_ENVELOPE)
+        .unwrap()
+        .take(args.requests)
+        .enumerate()
+        .map(|(i, r)| {
+            let cat = taxonomy.category_id(&r.category_label).unwrap();
+            let sub = taxonomy
+                .subcategory_index(cat, &r.subcategory_label)
+                .unwrap();
+            json!({
+                "kind": "anomaly",
+                "category": taxonomy.category(cat).code,
+                "subcategory": taxonomy.subcategory(cat, sub).unwrap().code,
+                "description": "load test",
+                "lon": r.location.lon(),
+                "lat": r.location.lat(),
+                "client_id": format!("load-{}-{}-{i}", args.seed, std::process::id()),
+                "channel": "android",
+            })
+            .to_string()
+        })
+        .collect();
+    let bodies = Arc::new(bodies);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()
+        .unwrap();
+    let next = Arc::new(AtomicUsize::new(0));
+    let url = format!("{}/api/v1/reports", args.url);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients {
+        let (http, bodies, next, url) = (
+            http.clone(),
+            Arc::clone(&bodies),
+            Arc::clone(&next),
+            url.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0_usize;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= bodies.len() {
+                    break;
+                }
+                let t = Instant::now();
+                let r = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(bodies[i].clone())
+                    .send()
+                    .await;
+                match r {
+                    Ok(resp) if resp.status() == 201 => {
+                        let _ = resp.bytes().await;
+                        lat.push(t.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all: Vec<Duration> = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.unwrap();
+        all.extend(l);
+        errors += e;
+    }
+    let elapsed = start.elapsed();
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    println!(
+        "{} reports acknowledged (201) in {:.2} s by {} clients: {:.0} reports/s; p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} errors",
+        all.len(),
+        elapsed.as_secs_f64(),
+        args.clients,
+        all.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        all.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        errors
+    );
+}

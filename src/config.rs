@@ -1,0 +1,59 @@
+//! One validated configuration: where to listen, where the data lives, and
+//! every limit the service enforces.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::model::Envelope;
+
+/// Radius of the duplicate hint returned with a new report, in metres.
+pub const DUPLICATE_RADIUS_M: f64 = 50.0;
+/// Most nearby reports returned with a new report.
+pub const DUPLICATE_HINT_LIMIT: usize = 10;
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Default page size of list endpoints.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+/// Largest page size of list endpoints.
+pub const MAX_PAGE_SIZE: usize = 1_000;
+/// Most reports committed in one store transaction.
+pub const MAX_WRITE_BATCH: usize = 2_048;
+/// Furthest a reverse-geocoded address may be from the report, in metres.
+pub const REVERSE_GEOCODE_MAX_M: f64 = 150.0;
+
+/// Where points are accepted: Paris with a margin (the city's bbox is
+/// lon 2.2241–2.4698, lat 48.8156–48.9022).
+pub const PARIS_ENVELOPE: Envelope = Envelope {
+    min_lon: 2.20,
+    min_lat: 48.80,
+    max_lon: 2.49,
+    max_lat: 48.92,
+};
+
+/// Runtime configuration of `civicmap serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Load the DansMaRue sample as seed reports on first start.
+    pub seed_reports: bool,
+    /// Points outside are refused (the served city).
+    pub envelope: Envelope,
+    /// Share of employees and manual workers among residents aged 15+ above
+    /// which an IRIS is in the derived working-class layer.
+    pub working_class_threshold: f64,
+}
+
+impl Config {
+    /// A configuration with the defaults, for a data directory.
+    #[must_use]
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir,
+            seed_reports: true,
+            envelope: PARIS_ENVELOPE,
+            working_class_threshold: crate::districts::DEFAULT_WORKING_CLASS_THRESHOLD,
+        }
+    }
+}

@@ -1,0 +1,618 @@
+//! Building the in-memory index from the two BAN CSV files.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use rstar::RTree;
+use rstar::primitives::GeomWithData;
+
+use super::GeocodeError;
+use super::text::{FoldedName, is_street_type, single_deletions};
+use crate::model::LonLat;
+
+const ADDRESSES: &str = "BAN addresses CSV";
+const STREETS: &str = "BAN streets CSV";
+
+/// Tokens shorter than this (in characters) are only matched exactly.
+pub(crate) const FUZZY_MIN_CHARS: usize = 4;
+
+/// One BAN address.
+#[derive(Debug, Clone)]
+pub(crate) struct Address {
+    pub(crate) street: u32,
+    pub(crate) numero: u32,
+    /// Paris BAL suffix code, lower case (`b`, `t`, `q`, `v`, `p1` …), or empty.
+    pub(crate) rep: Box<str>,
+    pub(crate) location: LonLat,
+}
+
+/// One street in one arrondissement (a row of the streets file).
+#[derive(Debug, Clone)]
+pub(crate) struct Street {
+    pub(crate) name: Box<str>,
+    pub(crate) postcode: Box<str>,
+    pub(crate) citycode: Box<str>,
+    /// Arrondissement number 1..=20 from the INSEE code, 0 if unknown.
+    pub(crate) arrondissement: u8,
+    pub(crate) point: LonLat,
+    /// Indexes into `addresses`, sorted by number then suffix (plain first).
+    pub(crate) numbers: Vec<u32>,
+}
+
+/// How a key of the exact-key map was made from a street name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum KeyKind {
+    /// The whole name (`ruelune`).
+    Full,
+    /// One part of a name made of several (`Quai de la Corse` for `Quai de
+    /// la Corse - Pasquale Paoli`).
+    Part,
+    /// The street type and the last word of a longer name (`ruebellefond`
+    /// for `Rue Marie-Éléonore de Bellefond`, the street's former name).
+    Short,
+    /// The name without its street type (`lune`).
+    WithoutType,
+}
+
+/// A distinct folded street name and the streets (one per arrondissement) that bear it.
+#[derive(Debug, Clone)]
+pub(crate) struct Name {
+    pub(crate) tokens: Vec<u32>,
+    pub(crate) type_len: usize,
+    pub(crate) streets: Vec<u32>,
+}
+
+/// The word vocabulary of street names, for fuzzy matching.
+#[derive(Debug, Default)]
+pub(crate) struct Vocabulary {
+    pub(crate) ids: HashMap<Box<str>, u32>,
+    pub(crate) words: Vec<Box<str>>,
+    /// Names containing each word.
+    pub(crate) postings: Vec<Vec<u32>>,
+    /// Inverse document frequency of each word over names.
+    pub(crate) idf: Vec<f64>,
+    /// SymSpell: every one-character deletion of a word → the words.
+    pub(crate) deletions: HashMap<Box<str>, Vec<u32>>,
+    /// Whether each word is a street type.
+    pub(crate) is_type: Vec<bool>,
+    /// Word ids in alphabetical order (for abbreviations).
+    pub(crate) sorted: Vec<u32>,
+}
+
+impl Vocabulary {
+    fn intern(&mut self, w: &str) -> u32 {
+        if let Some(&id) = self.ids.get(w) {
+            return id;
+        }
+        let id = u32::try_from(self.words.len()).unwrap_or(u32::MAX);
+        self.ids.insert(w.into(), id);
+        self.words.push(w.into());
+        self.postings.push(Vec::new());
+        self.is_type.push(is_street_type(w));
+        id
+    }
+}
+
+pub(crate) type TreePoint = GeomWithData<[f64; 3], u32>;
+
+/// Unit vector of a WGS84 position on the sphere. The straight-line (chord)
+/// distance between two such vectors grows monotonically with the great-circle
+/// distance, so the nearest point in 3D is exactly the haversine nearest.
+pub(crate) fn unit_vector(p: LonLat) -> [f64; 3] {
+    let (lon, lat) = (p.lon().to_radians(), p.lat().to_radians());
+    [lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]
+}
+
+/// Everything the geocoder keeps in memory.
+pub(crate) struct Index {
+    pub(crate) addresses: Vec<Address>,
+    pub(crate) streets: Vec<Street>,
+    pub(crate) names: Vec<Name>,
+    pub(crate) keys: HashMap<Box<str>, Vec<(u32, KeyKind)>>,
+    pub(crate) vocabulary: Vocabulary,
+    pub(crate) tree: RTree<TreePoint>,
+}
+
+struct Columns {
+    file: &'static str,
+    headers: csv::ByteRecord,
+}
+
+impl Columns {
+    fn find(&self, column: &'static str) -> Result<usize, GeocodeError> {
+        self.headers
+            .iter()
+            .position(|h| h.strip_prefix(b"\xef\xbb\xbf").unwrap_or(h) == column.as_bytes())
+            .ok_or(GeocodeError::MissingColumn {
+                file: self.file,
+                column,
+            })
+    }
+}
+
+fn line_of(rec: &csv::ByteRecord) -> u64 {
+    rec.position().map_or(0, csv::Position::line)
+}
+
+fn text<'r>(
+    file: &'static str,
+    rec: &'r csv::ByteRecord,
+    i: usize,
+    field: &'static str,
+) -> Result<&'r str, GeocodeError> {
+    let bytes = rec.get(i).unwrap_or_default();
+    std::str::from_utf8(bytes)
+        .map(str::trim)
+        .map_err(|_| GeocodeError::BadField {
+            file,
+            line: line_of(rec),
+            field,
+            value: String::from_utf8_lossy(bytes).into_owned(),
+            reason: "not UTF-8".to_owned(),
+        })
+}
+
+fn non_empty<'r>(
+    file: &'static str,
+    rec: &'r csv::ByteRecord,
+    i: usize,
+    field: &'static str,
+) -> Result<&'r str, GeocodeError> {
+    let v = text(file, rec, i, field)?;
+    if v.is_empty() {
+        return Err(GeocodeError::BadField {
+            file,
+            line: line_of(rec),
+            field,
+            value: String::new(),
+            reason: "empty".to_owned(),
+        });
+    }
+    Ok(v)
+}
+
+fn location(
+    file: &'static str,
+    rec: &csv::ByteRecord,
+    lon_col: usize,
+    lat_col: usize,
+) -> Result<LonLat, GeocodeError> {
+    let number = |i: usize, field: &'static str| -> Result<f64, GeocodeError> {
+        let v = non_empty(file, rec, i, field)?;
+        v.parse::<f64>().map_err(|e| GeocodeError::BadField {
+            file,
+            line: line_of(rec),
+            field,
+            value: v.to_owned(),
+            reason: e.to_string(),
+        })
+    };
+    let (lon, lat) = (number(lon_col, "lon")?, number(lat_col, "lat")?);
+    LonLat::new(lon, lat).map_err(|e| GeocodeError::BadField {
+        file,
+        line: line_of(rec),
+        field: "lon/lat",
+        value: format!("{lon},{lat}"),
+        reason: e.to_string(),
+    })
+}
+
+/// Arrondissement number of a Paris INSEE code (`75101` → 1), 0 otherwise.
+fn arrondissement_of(citycode: &str) -> u8 {
+    citycode
+        .strip_prefix("751")
+        .and_then(|n| n.parse::<u8>().ok())
+        .filter(|n| (1..=20).contains(n))
+        .unwrap_or(0)
+}
+
+/// The grouping key of the streets file: (`nom_voie`, `nom_afnor`, `code_postal`, `code_insee`).
+fn group_key(buf: &mut String, parts: [&str; 4]) {
+    buf.clear();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            buf.push('\u{1f}');
+        }
+        buf.push_str(p);
+    }
+}
+
+struct Builder {
+    addresses: Vec<Address>,
+    streets: Vec<Street>,
+    afnor: Vec<Box<str>>,
+    has_point: Vec<bool>,
+    groups: HashMap<Box<str>, u32>,
+}
+
+impl Builder {
+    fn street_id(&mut self, key: &str, fields: [&str; 4], point: LonLat) -> u32 {
+        if let Some(&id) = self.groups.get(key) {
+            return id;
+        }
+        let id = u32::try_from(self.streets.len()).unwrap_or(u32::MAX);
+        let [name, afnor, postcode, citycode] = fields;
+        self.streets.push(Street {
+            name: name.into(),
+            postcode: postcode.into(),
+            citycode: citycode.into(),
+            arrondissement: arrondissement_of(citycode),
+            point,
+            numbers: Vec::new(),
+        });
+        self.afnor.push(afnor.into());
+        self.has_point.push(false);
+        self.groups.insert(key.into(), id);
+        id
+    }
+}
+
+pub(crate) fn build(
+    addresses_csv: impl Read,
+    streets_csv: impl Read,
+) -> Result<Index, GeocodeError> {
+    let mut b = Builder {
+        addresses: Vec::with_capacity(160_000),
+        streets: Vec::with_capacity(8_000),
+        afnor: Vec::with_capacity(8_000),
+        has_point: Vec::with_capacity(8_000),
+        groups: HashMap::with_capacity(8_000),
+    };
+    read_addresses(&mut b, addresses_csv)?;
+    if b.addresses.is_empty() {
+        return Err(GeocodeError::Empty { file: ADDRESSES });
+    }
+    read_streets(&mut b, streets_csv)?;
+
+    let Builder {
+        addresses,
+        mut streets,
+        afnor,
+        has_point,
+        ..
+    } = b;
+    for (i, a) in addresses.iter().enumerate() {
+        if let Some(s) = streets.get_mut(a.street as usize) {
+            s.numbers.push(u32::try_from(i).unwrap_or(u32::MAX));
+        }
+    }
+    for (s, has_point) in streets.iter_mut().zip(&has_point) {
+        s.numbers.sort_by(|&x, &y| {
+            let (x, y) = (&addresses[x as usize], &addresses[y as usize]);
+            (x.numero, &x.rep).cmp(&(y.numero, &y.rep))
+        });
+        if !has_point {
+            s.point = representative_point(s, &addresses);
+        }
+    }
+    let (names, keys, vocabulary) = build_names(&streets, &afnor);
+    let tree = RTree::bulk_load(
+        addresses
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                GeomWithData::new(
+                    unit_vector(a.location),
+                    u32::try_from(i).unwrap_or(u32::MAX),
+                )
+            })
+            .collect(),
+    );
+    Ok(Index {
+        addresses,
+        streets,
+        names,
+        keys,
+        vocabulary,
+        tree,
+    })
+}
+
+fn read_addresses(b: &mut Builder, reader: impl Read) -> Result<(), GeocodeError> {
+    let mut rdr = csv::ReaderBuilder::new().from_reader(reader);
+    let headers = rdr
+        .byte_headers()
+        .map_err(|source| GeocodeError::Csv {
+            file: ADDRESSES,
+            source,
+        })?
+        .clone();
+    let cols = Columns {
+        file: ADDRESSES,
+        headers,
+    };
+    let (c_num, c_rep, c_name, c_afnor, c_post, c_insee, c_lon, c_lat) = (
+        cols.find("numero")?,
+        cols.find("rep")?,
+        cols.find("nom_voie")?,
+        cols.find("nom_afnor")?,
+        cols.find("code_postal")?,
+        cols.find("code_insee")?,
+        cols.find("lon")?,
+        cols.find("lat")?,
+    );
+    let mut rec = csv::ByteRecord::new();
+    let mut key = String::new();
+    let mut last_key = String::new();
+    let mut last_id = u32::MAX;
+    while rdr
+        .read_byte_record(&mut rec)
+        .map_err(|source| GeocodeError::Csv {
+            file: ADDRESSES,
+            source,
+        })?
+    {
+        let f = ADDRESSES;
+        let numero_text = non_empty(f, &rec, c_num, "numero")?;
+        let numero = numero_text
+            .parse::<u32>()
+            .map_err(|e| GeocodeError::BadField {
+                file: f,
+                line: line_of(&rec),
+                field: "numero",
+                value: numero_text.to_owned(),
+                reason: e.to_string(),
+            })?;
+        let rep = text(f, &rec, c_rep, "rep")?.to_lowercase();
+        let fields = [
+            non_empty(f, &rec, c_name, "nom_voie")?,
+            text(f, &rec, c_afnor, "nom_afnor")?,
+            non_empty(f, &rec, c_post, "code_postal")?,
+            non_empty(f, &rec, c_insee, "code_insee")?,
+        ];
+        let location = location(f, &rec, c_lon, c_lat)?;
+        group_key(&mut key, fields);
+        // Rows come grouped by street: skip the hash lookup for runs.
+        let street = if key == last_key {
+            last_id
+        } else {
+            let id = b.street_id(&key, fields, location);
+            std::mem::swap(&mut last_key, &mut key);
+            last_id = id;
+            id
+        };
+        b.addresses.push(Address {
+            street,
+            numero,
+            rep: rep.into_boxed_str(),
+            location,
+        });
+    }
+    Ok(())
+}
+
+fn read_streets(b: &mut Builder, reader: impl Read) -> Result<(), GeocodeError> {
+    let mut rdr = csv::ReaderBuilder::new().from_reader(reader);
+    let headers = rdr
+        .byte_headers()
+        .map_err(|source| GeocodeError::Csv {
+            file: STREETS,
+            source,
+        })?
+        .clone();
+    let cols = Columns {
+        file: STREETS,
+        headers,
+    };
+    let (c_name, c_afnor, c_post, c_insee, c_lon, c_lat) = (
+        cols.find("nom_voie")?,
+        cols.find("nom_afnor")?,
+        cols.find("code_postal")?,
+        cols.find("code_insee")?,
+        cols.find("lon")?,
+        cols.find("lat")?,
+    );
+    let mut rec = csv::ByteRecord::new();
+    let mut key = String::new();
+    while rdr
+        .read_byte_record(&mut rec)
+        .map_err(|source| GeocodeError::Csv {
+            file: STREETS,
+            source,
+        })?
+    {
+        let f = STREETS;
+        let fields = [
+            non_empty(f, &rec, c_name, "nom_voie")?,
+            text(f, &rec, c_afnor, "nom_afnor")?,
+            non_empty(f, &rec, c_post, "code_postal")?,
+            non_empty(f, &rec, c_insee, "code_insee")?,
+        ];
+        let point = location(f, &rec, c_lon, c_lat)?;
+        group_key(&mut key, fields);
+        let id = b.street_id(&key, fields, point);
+        if let (Some(s), Some(flag)) = (
+            b.streets.get_mut(id as usize),
+            b.has_point.get_mut(id as usize),
+        ) {
+            s.point = point;
+            *flag = true;
+        }
+    }
+    Ok(())
+}
+
+/// For a street missing from the streets file: the address nearest to the
+/// median of its addresses (the streets file's own method).
+fn representative_point(s: &Street, addresses: &[Address]) -> LonLat {
+    let pts: Vec<LonLat> = s
+        .numbers
+        .iter()
+        .map(|&i| addresses[i as usize].location)
+        .collect();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let Ok(m) = LonLat::new(
+        median(pts.iter().map(|p| p.lon()).collect()),
+        median(pts.iter().map(|p| p.lat()).collect()),
+    ) else {
+        return s.point;
+    };
+    pts.into_iter()
+        .min_by(|a, b| a.distance_m(m).total_cmp(&b.distance_m(m)))
+        .unwrap_or(s.point)
+}
+
+/// Names that designate a set of streets. DansMaRue writes "Boulevards des
+/// Maréchaux" for the ring of boulevards named after Napoleon's marshals; the
+/// house number and the arrondissement then pick the boulevard.
+const COLLECTIVE_NAMES: &[(&str, &[&str])] = &[
+    ("Boulevards des Maréchaux", MARECHAUX),
+    ("Boulevard des Maréchaux", MARECHAUX),
+];
+
+const MARECHAUX: &[&str] = &[
+    "Boulevard Berthier",
+    "Boulevard Bessières",
+    "Boulevard Brune",
+    "Boulevard Davout",
+    "Boulevard du Général Martial Valin",
+    "Boulevard de l'Amiral Bruix",
+    "Boulevard Gouvion-Saint-Cyr",
+    "Boulevard Jourdan",
+    "Boulevard Kellermann",
+    "Boulevard Lannes",
+    "Boulevard Lefebvre",
+    "Boulevard Macdonald",
+    "Boulevard Masséna",
+    "Boulevard Mortier",
+    "Boulevard Murat",
+    "Boulevard Ney",
+    "Boulevard Poniatowski",
+    "Boulevard Sérurier",
+    "Boulevard Soult",
+    "Boulevard Suchet",
+    "Boulevard Victor",
+];
+
+type NameIndex = (
+    Vec<Name>,
+    HashMap<Box<str>, Vec<(u32, KeyKind)>>,
+    Vocabulary,
+);
+
+fn build_names(streets: &[Street], afnor: &[Box<str>]) -> NameIndex {
+    let mut names: Vec<Name> = Vec::new();
+    let mut by_key: HashMap<String, u32> = HashMap::new();
+    let mut keys: HashMap<Box<str>, Vec<(u32, KeyKind)>> = HashMap::new();
+    let mut vocabulary = Vocabulary::default();
+    let add_key = |keys: &mut HashMap<Box<str>, Vec<(u32, KeyKind)>>,
+                   key: String,
+                   name: u32,
+                   kind: KeyKind| {
+        // A type-less key shorter than 3 letters (`Villa A`) would match noise.
+        if key.is_empty() || (kind == KeyKind::WithoutType && key.chars().count() < 3) {
+            return;
+        }
+        let v = keys.entry(key.into_boxed_str()).or_default();
+        if !v.contains(&(name, kind)) {
+            v.push((name, kind));
+        }
+    };
+    for (sid, (s, afnor)) in streets.iter().zip(afnor).enumerate() {
+        let sid = u32::try_from(sid).unwrap_or(u32::MAX);
+        let folded = FoldedName::new(&s.name);
+        let key = folded.key();
+        let name_id = match by_key.get(&key) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(names.len()).unwrap_or(u32::MAX);
+                let tokens = folded.tokens.iter().map(|t| vocabulary.intern(t)).collect();
+                names.push(Name {
+                    tokens,
+                    type_len: folded.type_len,
+                    streets: Vec::new(),
+                });
+                by_key.insert(key.clone(), id);
+                add_key(&mut keys, key, id, KeyKind::Full);
+                if folded.type_len > 0 {
+                    add_key(
+                        &mut keys,
+                        folded.key_without_type(),
+                        id,
+                        KeyKind::WithoutType,
+                    );
+                }
+                if let Some(short) = folded.short_key() {
+                    add_key(&mut keys, short, id, KeyKind::Short);
+                }
+                id
+            }
+        };
+        names[name_id as usize].streets.push(sid);
+        if s.name.contains(" - ") {
+            for part in s.name.split(" - ") {
+                let part = FoldedName::new(part);
+                add_key(&mut keys, part.key(), name_id, KeyKind::Part);
+                if part.type_len > 0 {
+                    add_key(
+                        &mut keys,
+                        part.key_without_type(),
+                        name_id,
+                        KeyKind::WithoutType,
+                    );
+                }
+            }
+        }
+        if !afnor.is_empty() {
+            let af = FoldedName::new(afnor);
+            add_key(&mut keys, af.key(), name_id, KeyKind::Full);
+            if af.type_len > 0 {
+                add_key(
+                    &mut keys,
+                    af.key_without_type(),
+                    name_id,
+                    KeyKind::WithoutType,
+                );
+            }
+        }
+    }
+    // Collective names: each stands for every street it names.
+    for (alias, members) in COLLECTIVE_NAMES {
+        let key = FoldedName::new(alias).key();
+        for member in *members {
+            if let Some(&id) = by_key.get(&FoldedName::new(member).key()) {
+                add_key(&mut keys, key.clone(), id, KeyKind::Part);
+            }
+        }
+    }
+    // A full match beats a partial or type-less one for the same key.
+    for v in keys.values_mut() {
+        v.sort_by_key(|&(id, kind)| (kind, id));
+    }
+    for (id, n) in names.iter().enumerate() {
+        let id = u32::try_from(id).unwrap_or(u32::MAX);
+        for &t in &n.tokens {
+            let p = &mut vocabulary.postings[t as usize];
+            if p.last() != Some(&id) {
+                p.push(id);
+            }
+        }
+    }
+    let n_names = names.len().max(1) as f64;
+    vocabulary.idf = vocabulary
+        .postings
+        .iter()
+        .map(|p| (n_names / p.len().max(1) as f64).ln().max(0.1))
+        .collect();
+    let mut deletions: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+    for (id, w) in vocabulary.words.iter().enumerate() {
+        if w.chars().count() >= FUZZY_MIN_CHARS {
+            for d in single_deletions(w) {
+                deletions
+                    .entry(d.into_boxed_str())
+                    .or_default()
+                    .push(u32::try_from(id).unwrap_or(u32::MAX));
+            }
+        }
+    }
+    vocabulary.deletions = deletions;
+    let mut sorted: Vec<u32> = (0..vocabulary.words.len())
+        .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+        .collect();
+    sorted.sort_by(|&a, &b| vocabulary.words[a as usize].cmp(&vocabulary.words[b as usize]));
+    vocabulary.sorted = sorted;
+    (names, keys, vocabulary)
+}

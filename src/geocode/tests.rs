@@ -1,0 +1,523 @@
+//! Unit tests on a small extract of the Paris BAN (real rows).
+
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+
+use super::*;
+
+const ADDRESSES: &str = "numero,rep,nom_voie,nom_afnor,code_postal,code_insee,lon,lat\n\
+24,,Rue de la Lune,RUE DE LA LUNE,75002,75102,2.349344,48.869867\n\
+26,,Rue de la Lune,RUE DE LA LUNE,75002,75102,2.349206,48.869892\n\
+28,,Rue de la Lune,RUE DE LA LUNE,75002,75102,2.348944,48.869958\n\
+30,,Rue de la Lune,RUE DE LA LUNE,75002,75102,2.348804,48.869976\n\
+1,,Place de l' Hotel de Ville - Esplanade de la Libération,PL HOT VILLE ESPL LA LIBERATION,75004,75104,2.350629,48.856291\n\
+3,,Place de l' Hotel de Ville - Esplanade de la Libération,PL HOT VILLE ESPL LA LIBERATION,75004,75104,2.350734,48.856483\n\
+58,,Rue du Vertbois,RUE DU VERTBOIS,75003,75103,2.356557,48.867392\n\
+60,,Rue du Vertbois,RUE DU VERTBOIS,75003,75103,2.356411,48.867439\n\
+26,,Rue Sorbier,RUE SORBIER,75020,75120,2.391342,48.866696\n\
+28,,Rue Sorbier,RUE SORBIER,75020,75120,2.391627,48.866486\n\
+30,,Rue Sorbier,RUE SORBIER,75020,75120,2.391916,48.866292\n\
+28,b,Rue Sorbier,RUE SORBIER,75020,75120,2.391744,48.866404\n\
+28,t,Rue Sorbier,RUE SORBIER,75020,75120,2.391825,48.86635\n\
+30,b,Rue Sorbier,RUE SORBIER,75020,75120,2.392004,48.866235\n\
+1,,Avenue Foch,AVENUE FOCH,75016,75116,2.293193,48.873439\n\
+2,,Avenue Foch,AVENUE FOCH,75016,75116,2.293046,48.873827\n\
+3,,Avenue Foch,AVENUE FOCH,75016,75116,2.29209,48.87323\n\
+1,b,Avenue Foch,AVENUE FOCH,75016,75116,2.292256,48.873321\n\
+300,,Rue de Vaugirard,RUE DE VAUGIRARD,75015,75115,2.297895,48.838126\n\
+302,,Rue de Vaugirard,RUE DE VAUGIRARD,75015,75115,2.297777,48.838064\n\
+1,,Rue du Faubourg Saint-Antoine,RUE DU FAUBOURG SAINT ANTOINE,75011,75111,2.37053,48.853277\n\
+3,,Rue du Faubourg Saint-Antoine,RUE DU FAUBOURG SAINT ANTOINE,75011,75111,2.370624,48.853218\n\
+1,v,Rue du Faubourg Saint-Antoine,RUE DU FAUBOURG SAINT ANTOINE,75011,75111,2.370349,48.853256\n\
+2,,Rue du Faubourg Saint-Antoine,RUE DU FAUBOURG SAINT ANTOINE,75012,75112,2.370568,48.853014\n\
+4,,Rue du Faubourg Saint-Antoine,RUE DU FAUBOURG SAINT ANTOINE,75012,75112,2.370666,48.852945\n\
+2,v,Rue du Faubourg Saint-Antoine,RUE DU FAUBOURG SAINT ANTOINE,75012,75112,2.370321,48.853221\n\
+10,,Rue de Vaugirard,RUE DE VAUGIRARD,75006,75106,2.339722,48.849076\n\
+11,,Rue de Vaugirard,RUE DE VAUGIRARD,75006,75106,2.339609,48.848959\n\
+12,,Rue de Vaugirard,RUE DE VAUGIRARD,75006,75106,2.339599,48.849089\n\
+250,,Boulevard Saint-Germain,BOULEVARD SAINT GERMAIN,75007,75107,2.324222,48.857619\n\
+252,,Boulevard Saint-Germain,BOULEVARD SAINT GERMAIN,75007,75107,2.323875,48.857988\n\
+252,b,Boulevard Saint-Germain,BOULEVARD SAINT GERMAIN,75007,75107,2.323765,48.858104\n\
+250,b,Boulevard Saint-Germain,BOULEVARD SAINT GERMAIN,75007,75107,2.324094,48.857755\n\
+1,,Rue Jean Nicot,RUE JEAN NICOT,75007,75107,2.306604,48.862003\n\
+2,,Rue Jean Nicot,RUE JEAN NICOT,75007,75107,2.306293,48.862163\n\
+3,,Rue Jean Nicot,RUE JEAN NICOT,75007,75107,2.306696,48.861844\n\
+3,b,Rue Jean Nicot,RUE JEAN NICOT,75007,75107,2.306892,48.861506\n\
+3,t,Rue Jean Nicot,RUE JEAN NICOT,75007,75107,2.307001,48.861316\n\
+1,,Boulevard Saint-Germain,BOULEVARD SAINT GERMAIN,75005,75105,2.355594,48.849249\n\
+2,,Boulevard Saint-Germain,BOULEVARD SAINT GERMAIN,75005,75105,2.355638,48.849535\n\
+107,,Boulevard Ney,BOULEVARD NEY,75018,75118,2.335929,48.897582\n\
+129,,Boulevard Ney,BOULEVARD NEY,75018,75118,2.332907,48.897518\n\
+107,,Boulevard Bessières,BOULEVARD BESSIERES,75017,75117,2.316917,48.895381\n\
+6,,Rue du Quatre Septembre,RUE DU QUATRE SEPTEMBRE,75002,75102,2.339211,48.869181\n\
+3,,Rue François Ier,RUE FRANCOIS IER,75008,75108,2.309081,48.865386\n";
+
+/// Three streets have their representative point; Rue Sorbier and the others
+/// have none (computed); the footbridge has no address at all.
+const STREETS: &str = "nom_voie,nom_afnor,code_postal,code_insee,id_fantoir,n_adresses,numero_min,numero_max,lon,lat\n\
+Rue Jean Nicot,RUE JEAN NICOT,75007,75107,75107_4935,30,1,26,2.307238,48.860548\n\
+Rue de la Lune,RUE DE LA LUNE,75002,75102,75102_5850,42,1,43,2.350073,48.869811\n\
+Place de l' Hotel de Ville - Esplanade de la Libération,PL HOT VILLE ESPL LA LIBERATION,75004,75104,75104_4664,14,1,15,2.351034,48.85703\n\
+Passerelle Simone de Beauvoir,PASSERELLE SIMONE DE BEAUVOIR,75012,75112,,0,0,0,2.380278,48.835333\n";
+
+fn geocoder() -> &'static Geocoder {
+    static G: OnceLock<Geocoder> = OnceLock::new();
+    G.get_or_init(|| Geocoder::from_readers(ADDRESSES.as_bytes(), STREETS.as_bytes()).unwrap())
+}
+
+fn best(query: &str) -> GeocodeMatch {
+    best_in(query, &[])
+}
+
+fn best_in(query: &str, citycodes: &[&str]) -> GeocodeMatch {
+    let found = geocoder().forward(query, citycodes, 5);
+    assert!(!found.is_empty(), "no match for {query:?}");
+    found[0].clone()
+}
+
+fn ll(lon: f64, lat: f64) -> LonLat {
+    LonLat::new(lon, lat).unwrap()
+}
+
+#[test]
+fn the_fixture_loads_every_address_and_street() {
+    let g = geocoder();
+    assert_eq!(g.len(), 45);
+    assert!(!g.is_empty());
+    // 16 (street, arrondissement) pairs with addresses, plus the footbridge.
+    assert_eq!(g.street_count(), 17);
+}
+
+#[test]
+fn accents_case_and_abbreviations_do_not_matter() {
+    for q in [
+        "26 Rue de la Lune, 75002 PARIS",
+        "26 rue de la lune",
+        "26 R. DE LA LUNE 75002",
+        "26, rue de La Lune Paris 2e",
+    ] {
+        let m = best(q);
+        assert_eq!(m.label, "26 Rue de la Lune 75002 Paris", "{q}");
+        assert_eq!(m.precision, MatchPrecision::HouseNumber);
+        assert!(m.score > 0.95, "{q}: {}", m.score);
+    }
+    for q in [
+        "250 bd St Germain",
+        "250 BOULEVARD SAINT-GERMAIN",
+        "250 Bd. Saint Germain",
+    ] {
+        assert_eq!(
+            best(q).label,
+            "250 Boulevard Saint-Germain 75007 Paris",
+            "{q}"
+        );
+    }
+    assert_eq!(
+        best("1 r du fg St Antoine").label,
+        "1 Rue du Faubourg Saint-Antoine 75011 Paris"
+    );
+}
+
+#[test]
+fn apostrophes_hyphens_and_the_afnor_form_find_the_same_place() {
+    let want = "3 Place de l' Hotel de Ville - Esplanade de la Libération 75004 Paris";
+    for q in [
+        "3 Place de l'Hôtel de Ville - Esplanade de la Libération",
+        "3 place de l' Hotel de Ville-Esplanade de la Libération",
+        "3 PL HOT VILLE ESPL LA LIBERATION",
+    ] {
+        assert_eq!(best(q).label, want, "{q}");
+    }
+    let m = best("Place de l'Hotel de Ville");
+    assert_eq!(m.precision, MatchPrecision::Street);
+    assert!(
+        m.label.starts_with("Place de l' Hotel de Ville"),
+        "{}",
+        m.label
+    );
+}
+
+#[test]
+fn bis_ter_and_letter_suffixes_find_their_own_entrance() {
+    for q in [
+        "28 bis rue Sorbier",
+        "28B Rue Sorbier",
+        "28 b, rue Sorbier",
+        "28bis rue sorbier",
+    ] {
+        assert_eq!(best(q).label, "28 bis Rue Sorbier 75020 Paris", "{q}");
+    }
+    assert_eq!(
+        best("28 ter rue Sorbier").label,
+        "28 ter Rue Sorbier 75020 Paris"
+    );
+    assert_eq!(
+        best("28 T rue Sorbier").label,
+        "28 ter Rue Sorbier 75020 Paris"
+    );
+    // No 30 quater: the plain 30, scored lower than an exact hit.
+    let m = best("30 quater rue Sorbier");
+    assert_eq!(m.label, "30 Rue Sorbier 75020 Paris");
+    assert!(m.score < best("30 rue Sorbier").score);
+    // A plain number whose BAN entries all have a Paris suffix code.
+    assert_eq!(
+        best("1 V rue du Faubourg Saint-Antoine").label,
+        "1 V Rue du Faubourg Saint-Antoine 75011 Paris"
+    );
+}
+
+#[test]
+fn a_range_of_numbers_takes_the_first() {
+    assert_eq!(
+        best("10-12 rue de Vaugirard").label,
+        "10 Rue de Vaugirard 75006 Paris"
+    );
+    assert_eq!(
+        best("10 à 12 rue de Vaugirard").label,
+        "10 Rue de Vaugirard 75006 Paris"
+    );
+}
+
+#[test]
+fn a_street_only_query_lands_on_the_street_point() {
+    let m = best("Rue Jean Nicot");
+    assert_eq!(m.label, "Rue Jean Nicot 75007 Paris");
+    assert_eq!(m.precision, MatchPrecision::Street);
+    assert_eq!(m.location, ll(2.307238, 48.860548));
+    assert_eq!(
+        (m.citycode.as_str(), m.postcode.as_str()),
+        ("75107", "75007")
+    );
+    // Not in the streets file: a point of the street's own addresses.
+    let m = best("rue sorbier");
+    assert_eq!(m.precision, MatchPrecision::Street);
+    assert!(m.location.distance_m(ll(2.391627, 48.866486)) < 50.0);
+    // Only in the streets file.
+    let m = best("Passerelle Simone de Beauvoir, 75012 PARIS");
+    assert_eq!(m.label, "Passerelle Simone de Beauvoir 75012 Paris");
+}
+
+#[test]
+fn a_postcode_in_the_text_restricts_the_arrondissement() {
+    assert_eq!(
+        best("Boulevard Saint-Germain, 75005 Paris").citycode,
+        "75105"
+    );
+    assert_eq!(best("Boulevard Saint-Germain 75007").citycode, "75107");
+    assert_eq!(
+        best("rue du Faubourg Saint-Antoine 75012").citycode,
+        "75112"
+    );
+    assert_eq!(
+        best("rue du Faubourg Saint-Antoine, Paris 11e").citycode,
+        "75111"
+    );
+    let m = best("2 rue du Faubourg Saint-Antoine 75012 Paris");
+    assert_eq!(m.label, "2 Rue du Faubourg Saint-Antoine 75012 Paris");
+    assert!(m.score > 0.95);
+}
+
+#[test]
+fn citycodes_put_their_arrondissements_first_and_halve_the_others() {
+    let all = geocoder().forward("rue de Vaugirard", &["75115"], 5);
+    assert_eq!(all[0].citycode, "75115");
+    let other = all.iter().find(|m| m.citycode == "75106").unwrap();
+    assert!(other.score <= 0.5, "{}", other.score);
+    // Postcodes are understood too, and 75116 is the 16th.
+    assert_eq!(best_in("Avenue Foch", &["75016"]).citycode, "75116");
+    assert_eq!(
+        best_in("2 avenue Foch", &["75116"]).label,
+        "2 Avenue Foch 75016 Paris"
+    );
+    // Weak matches outside the area are dropped, not merely demoted.
+    assert!(geocoder().forward("Sorbier", &["75102"], 5).is_empty());
+    assert_eq!(best("Sorbier").label, "Rue Sorbier 75020 Paris");
+}
+
+#[test]
+fn a_number_missing_on_the_asked_side_of_a_boundary_street_comes_from_the_other_side() {
+    // Odd numbers of the Faubourg Saint-Antoine are in the 11th, even in the 12th.
+    let m = best("1 rue du Faubourg Saint-Antoine 75012 Paris");
+    assert_eq!(m.label, "1 Rue du Faubourg Saint-Antoine 75011 Paris");
+    assert!((0.9..1.0).contains(&m.score), "{}", m.score);
+    let m = best_in("10 rue de Vaugirard", &["75115"]);
+    assert_eq!(m.label, "10 Rue de Vaugirard 75006 Paris");
+    // Without a number there is nothing to cross the boundary for.
+    assert_eq!(
+        best("rue du Faubourg Saint-Antoine 75012").citycode,
+        "75112"
+    );
+}
+
+#[test]
+fn a_missing_house_number_falls_back_to_the_nearest_number_with_a_lower_score() {
+    let exact = best("30 rue de la Lune");
+    let m = best("32 rue de la Lune");
+    assert_eq!(m.label, "30 Rue de la Lune 75002 Paris");
+    assert_eq!(m.precision, MatchPrecision::HouseNumber);
+    assert!(m.score < exact.score);
+    // Same side of the street first: 27 is odd, there are only even numbers,
+    // so the nearest is taken and scored lower still.
+    let odd = best("27 rue de la Lune");
+    assert!(odd.score < m.score);
+}
+
+#[test]
+fn a_typo_or_a_split_word_in_the_street_name_is_forgiven() {
+    assert_eq!(
+        best("26 rue de la Lnue").label,
+        "26 Rue de la Lune 75002 Paris"
+    );
+    assert_eq!(
+        best("58 rue du Verbois").label,
+        "58 Rue du Vertbois 75003 Paris"
+    );
+    assert_eq!(
+        best("58 rue du Vert Bois").label,
+        "58 Rue du Vertbois 75003 Paris"
+    );
+    assert_eq!(best("28 rue Sorbeir").label, "28 Rue Sorbier 75020 Paris");
+    assert!(best("26 rue de la Lnue").score < best("26 rue de la Lune").score);
+}
+
+#[test]
+fn a_missing_or_wrong_street_type_still_finds_the_street() {
+    assert_eq!(best("2 Foch").label, "2 Avenue Foch 75016 Paris");
+    let m = best("2 rue Foch");
+    assert_eq!(m.label, "2 Avenue Foch 75016 Paris");
+    assert!(m.score < best("2 avenue Foch").score);
+}
+
+#[test]
+fn boulevards_des_marechaux_stands_for_the_marshal_boulevards() {
+    let m = best("107 Boulevards des Maréchaux, 75017 PARIS");
+    assert_eq!(m.label, "107 Boulevard Bessières 75017 Paris");
+    let m = best("107 Boulevards des Maréchaux, 75018 PARIS");
+    assert_eq!(m.label, "107 Boulevard Ney 75018 Paris");
+}
+
+#[test]
+fn numbers_in_words_and_roman_numerals_match_digits() {
+    assert_eq!(
+        best("6 Rue du 4 septembre, 75002 PARIS").label,
+        "6 Rue du Quatre Septembre 75002 Paris"
+    );
+    assert_eq!(
+        best("3 Rue François 1er").label,
+        "3 Rue François Ier 75008 Paris"
+    );
+}
+
+#[test]
+fn a_place_name_before_the_street_is_skipped() {
+    let m = best("Square des Fleurs Rue Jean Nicot, 75007 PARIS");
+    assert_eq!(m.label, "Rue Jean Nicot 75007 Paris");
+    assert_eq!(
+        best("ECOLE MATERNELLE 3 RUE JEAN NICOT").label,
+        "3 Rue Jean Nicot 75007 Paris"
+    );
+}
+
+#[test]
+fn a_street_named_next_to_another_is_placed_where_they_meet() {
+    let m = best("Boulevard Saint-Germain Rue Jean Nicot, 75007 PARIS");
+    assert_eq!(m.label, "Rue Jean Nicot 75007 Paris");
+    assert_eq!(m.precision, MatchPrecision::Street);
+    // The Jean Nicot address nearest to the boulevard's addresses, not the street's point.
+    let boulevard = [
+        ll(2.324222, 48.857619),
+        ll(2.323875, 48.857988),
+        ll(2.323765, 48.858104),
+        ll(2.324094, 48.857755),
+    ];
+    let nicot = [
+        ll(2.306604, 48.862003),
+        ll(2.306293, 48.862163),
+        ll(2.306696, 48.861844),
+        ll(2.306892, 48.861506),
+        ll(2.307001, 48.861316),
+    ];
+    let nearest = nicot
+        .iter()
+        .min_by(|a, b| {
+            let d = |p: &LonLat| {
+                boulevard
+                    .iter()
+                    .map(|q| p.distance_m(*q))
+                    .fold(f64::INFINITY, f64::min)
+            };
+            d(a).total_cmp(&d(b))
+        })
+        .unwrap();
+    assert_eq!(m.location, *nearest);
+    assert_ne!(m.location, best("Rue Jean Nicot").location);
+}
+
+#[test]
+fn nothing_plausible_gives_no_match() {
+    let g = geocoder();
+    for q in [
+        "",
+        "   ",
+        "75002 PARIS",
+        "xyzzy plugh",
+        "Mairie du 19e arrondissement",
+    ] {
+        assert!(
+            g.forward(q, &[], 5).is_empty(),
+            "{q:?}: {:?}",
+            g.forward(q, &[], 5)
+        );
+    }
+    assert!(g.forward("26 rue de la Lune", &[], 0).is_empty());
+}
+
+#[test]
+fn results_are_ranked_and_limited() {
+    let all = geocoder().forward("rue de Vaugirard", &[], 10);
+    assert_eq!(all.len(), 2);
+    assert!(all.windows(2).all(|w| w[0].score >= w[1].score));
+    assert_eq!(geocoder().forward("rue de Vaugirard", &[], 1).len(), 1);
+    for m in &all {
+        assert!((0.0..=1.0).contains(&m.score));
+    }
+}
+
+#[test]
+fn labels_spell_out_bis_ter_quater_and_keep_other_codes() {
+    assert_eq!(
+        address_label(12, "b", "Rue X", "75011"),
+        "12 bis Rue X 75011 Paris"
+    );
+    assert_eq!(
+        address_label(12, "t", "Rue X", "75011"),
+        "12 ter Rue X 75011 Paris"
+    );
+    assert_eq!(
+        address_label(12, "q", "Rue X", "75011"),
+        "12 quater Rue X 75011 Paris"
+    );
+    assert_eq!(
+        address_label(12, "p1", "Rue X", "75011"),
+        "12 P1 Rue X 75011 Paris"
+    );
+    assert_eq!(
+        address_label(12, "", "Rue X", "75011"),
+        "12 Rue X 75011 Paris"
+    );
+    assert_eq!(MatchPrecision::HouseNumber.as_str(), "housenumber");
+    assert_eq!(MatchPrecision::Street.to_string(), "street");
+}
+
+#[test]
+fn reverse_returns_the_nearest_address_with_its_distance_in_metres() {
+    let g = geocoder();
+    // A few metres off 26 Rue de la Lune, between 24 and 28.
+    let p = ll(2.349210, 48.869870);
+    let m = g.reverse(p, 50.0).unwrap();
+    assert_eq!(m.label, "26 Rue de la Lune 75002 Paris");
+    assert_eq!(m.citycode, "75102");
+    assert!((m.distance_m - p.distance_m(ll(2.349206, 48.869892))).abs() < 1e-9);
+    assert!(m.distance_m < 3.0, "{}", m.distance_m);
+    assert!(g.reverse(p, 1.0).is_none());
+    assert!(g.reverse(p, f64::NAN).is_none());
+    assert!(g.reverse(ll(-73.98, 40.75), 1_000.0).is_none());
+}
+
+#[test]
+fn reverse_uses_metres_not_degrees() {
+    // Two addresses: one 0.0004° east (~29 m), one 0.0003° north (~33 m).
+    // In degrees the north one is nearer; in metres the east one is.
+    let csv = "numero,rep,nom_voie,nom_afnor,code_postal,code_insee,lon,lat\n\
+               1,,Rue Est,RUE EST,75001,75101,2.3404,48.8600\n\
+               2,,Rue Nord,RUE NORD,75001,75101,2.3400,48.8603\n";
+    let g = Geocoder::from_readers(
+        csv.as_bytes(),
+        "nom_voie,nom_afnor,code_postal,code_insee,lon,lat\n".as_bytes(),
+    )
+    .unwrap();
+    let m = g.reverse(ll(2.3400, 48.8600), 100.0).unwrap();
+    assert_eq!(m.label, "1 Rue Est 75001 Paris");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn reverse_finds_the_same_distance_as_a_brute_force_scan(
+        points in prop::collection::vec((2.22f64..2.47, 48.81f64..48.91), 1..200),
+        queries in prop::collection::vec((2.20f64..2.49, 48.79f64..48.93), 1..20),
+    ) {
+        let mut csv = String::from("numero,rep,nom_voie,nom_afnor,code_postal,code_insee,lon,lat\n");
+        for (i, (lon, lat)) in points.iter().enumerate() {
+            csv.push_str(&format!("{},,Rue X,RUE X,75001,75101,{lon},{lat}\n", i + 1));
+        }
+        let g = Geocoder::from_readers(csv.as_bytes(), "nom_voie,nom_afnor,code_postal,code_insee,lon,lat\n".as_bytes()).unwrap();
+        for (lon, lat) in queries {
+            let q = ll(lon, lat);
+            let brute = points.iter().map(|&(x, y)| q.distance_m(ll(x, y))).fold(f64::INFINITY, f64::min);
+            let got = g.reverse(q, f64::INFINITY).unwrap();
+            prop_assert!((got.distance_m - brute).abs() < 1e-6, "{} vs {}", got.distance_m, brute);
+        }
+    }
+}
+
+#[test]
+fn the_geocoder_can_be_shared_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Geocoder>();
+}
+
+#[test]
+fn a_missing_column_is_named() {
+    let err = Geocoder::from_readers("numero,nom_voie\n1,Rue X\n".as_bytes(), STREETS.as_bytes())
+        .unwrap_err();
+    assert!(
+        matches!(err, GeocodeError::MissingColumn { column: "rep", .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_row_fails_with_its_line_field_value_and_reason() {
+    let csv = "numero,rep,nom_voie,nom_afnor,code_postal,code_insee,lon,lat\n\
+               1,,Rue X,RUE X,75001,75101,2.34,48.86\n\
+               2,,Rue X,RUE X,75001,75101,2.34,91.5\n";
+    let err = Geocoder::from_readers(csv.as_bytes(), STREETS.as_bytes()).unwrap_err();
+    match &err {
+        GeocodeError::BadField {
+            line, field, value, ..
+        } => {
+            assert_eq!((*line, *field, value.as_str()), (3, "lon/lat", "2.34,91.5"));
+        }
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("line 3"), "{err}");
+    let csv = "numero,rep,nom_voie,nom_afnor,code_postal,code_insee,lon,lat\n\
+               douze,,Rue X,RUE X,75001,75101,2.34,48.86\n";
+    let err = Geocoder::from_readers(csv.as_bytes(), STREETS.as_bytes()).unwrap_err();
+    assert!(
+        matches!(&err, GeocodeError::BadField { line: 2, field: "numero", value, .. } if value == "douze"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_address_file_is_refused() {
+    let err = Geocoder::from_readers(
+        "numero,rep,nom_voie,nom_afnor,code_postal,code_insee,lon,lat\n".as_bytes(),
+        STREETS.as_bytes(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, GeocodeError::Empty { .. }), "{err}");
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let err = Geocoder::from_files(
+        Path::new("/nonexistent/a.csv.gz"),
+        Path::new("/nonexistent/b.csv"),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/a.csv.gz"), "{err}");
+}

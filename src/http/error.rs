@@ -1,0 +1,112 @@
+//! The one HTTP error: every refusal is a JSON body naming the field and the
+//! reason; 5xx bodies are opaque and their cause is logged.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::service::ServiceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is syntactically wrong (malformed JSON, unknown or missing
+    /// field, wrong type, bad query string).
+    #[error("{message}")]
+    BadRequest {
+        field: Option<String>,
+        message: String,
+    },
+    /// Well-formed but not acceptable (out of range, unknown category, too long).
+    #[error("{field}: {message}")]
+    Unprocessable { field: String, message: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("expected Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// A server-side failure; the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    message: String,
+}
+
+impl ApiError {
+    pub fn bad(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid { field, reason } => ApiError::Unprocessable {
+                field: field.into(),
+                message: reason,
+            },
+            ServiceError::AddressNotFound(_) => ApiError::Unprocessable {
+                field: "address".into(),
+                message: e.to_string(),
+            },
+            ServiceError::NotFound(m) => ApiError::NotFound(m),
+            ServiceError::Conflict(m) => ApiError::Conflict(m),
+            ServiceError::Store(_) | ServiceError::Internal(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let (code, field, message) = match &self {
+            ApiError::BadRequest { field, .. } => {
+                ("bad_request", field.as_deref(), self.to_string())
+            }
+            ApiError::Unprocessable { field, message } => {
+                ("invalid_field", Some(field.as_str()), message.clone())
+            }
+            ApiError::NotFound(_) => ("not_found", None, self.to_string()),
+            ApiError::Conflict(_) => ("conflict", None, self.to_string()),
+            ApiError::PayloadTooLarge { .. } => ("payload_too_large", None, self.to_string()),
+            ApiError::UnsupportedMediaType => ("unsupported_media_type", None, self.to_string()),
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "request failed");
+                ("internal", None, "internal error".to_owned())
+            }
+        };
+        (
+            status,
+            Json(Body {
+                error: code,
+                field,
+                message,
+            }),
+        )
+            .into_response()
+    }
+}

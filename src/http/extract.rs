@@ -1,0 +1,104 @@
+//! Our own JSON and query extractors, so that every rejection uses the API's
+//! error format and names the offending field.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::ApiError;
+use crate::config::MAX_BODY_BYTES;
+
+/// A JSON body, deserialised with the path of the first bad field.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes =
+            Bytes::from_request(req, state)
+                .await
+                .map_err(|_| ApiError::PayloadTooLarge {
+                    limit: MAX_BODY_BYTES,
+                })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Deserialises JSON, naming the first bad field in the error.
+///
+/// # Errors
+/// [`ApiError::BadRequest`] with the field path and serde's reason.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let field = field_of(&path, &inner.to_string());
+        ApiError::BadRequest {
+            field,
+            message: format!("malformed JSON body: {inner}"),
+        }
+    })
+}
+
+/// The field a serde error is about: the path, or the name quoted in
+/// "missing field `x`" / "unknown field `x`".
+fn field_of(path: &str, message: &str) -> Option<String> {
+    for marker in ["missing field `", "unknown field `"] {
+        if let Some(rest) = message.split(marker).nth(1) {
+            if let Some(name) = rest.split('`').next() {
+                let inside = path == "." || path == name || path.ends_with(&format!(".{name}"));
+                return Some(if inside && path != "." {
+                    path.to_owned()
+                } else if inside {
+                    name.to_owned()
+                } else {
+                    format!("{path}.{name}")
+                });
+            }
+        }
+    }
+    (path != "." && !path.is_empty()).then(|| path.to_owned())
+}
+
+/// A query string, deserialised strictly (unknown parameters are refused).
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let q = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(q));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let field = field_of(&path, &inner.to_string());
+                ApiError::BadRequest {
+                    field,
+                    message: format!("bad query string: {inner}"),
+                }
+            })
+    }
+}
+
+fn form_urlencoded_parse(q: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(q.as_bytes())
+}

@@ -1,0 +1,74 @@
+//! The HTTP edge: the only module with axum and request/response types.
+//! Domain values are converted by hand (no mass assignment: a client can never
+//! set `id`, `status`, districts or timestamps).
+
+mod districts;
+mod dto;
+mod error;
+mod extract;
+mod projects;
+mod reports;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::CorsLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use extract::{ApiJson, ApiQuery, parse_json};
+
+use crate::config::MAX_BODY_BYTES;
+use crate::service::App;
+
+/// Shared state of every handler.
+pub type AppState = Arc<App>;
+
+/// The whole HTTP API, ready to serve (tests drive it without a socket).
+pub fn router(app: AppState) -> Router {
+    let api = Router::new()
+        .route("/reports", get(reports::list).post(reports::create))
+        .route("/reports/{id}", get(reports::one))
+        .route("/projects", get(projects::list))
+        .route("/projects/{id}", get(projects::one))
+        .route("/districts", get(districts::list))
+        .route("/districts/at", get(districts::at))
+        .route("/districts/{id}", get(districts::one))
+        .route("/layers", get(districts::layers))
+        .route("/categories", get(reports::categories))
+        .route("/geocode", get(districts::geocode))
+        .route("/geocode/reverse", get(districts::reverse));
+    Router::new()
+        .route("/health", get(health))
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .with_state(app)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CorsLayer::permissive().max_age(Duration::from_secs(3_600)))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                axum::response::IntoResponse::into_response(ApiError::Internal(
+                    "handler panicked".into(),
+                ))
+            },
+        ))
+}
+
+async fn health(
+    axum::extract::State(app): axum::extract::State<AppState>,
+) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "reports": app.reports().len(),
+        "projects": app.projects().len(),
+    }))
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {}", uri.path()))
+}

@@ -1,0 +1,110 @@
+//! `/api/v1/projects`: participatory-budget winners.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+
+use super::dto::{PageJson, ProjectJson};
+use super::reports::{parse_bbox, parse_limit};
+use super::{ApiError, ApiQuery, AppState};
+use crate::spatial::ProjectFilter;
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectQuery {
+    pub bbox: Option<String>,
+    pub district: Option<String>,
+    pub edition: Option<String>,
+    /// The city's "Projet en Quartier populaire" flag: `true` or `false`.
+    pub working_class_flag: Option<String>,
+    pub progress: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<ProjectQuery>,
+) -> Result<Json<PageJson<ProjectJson>>, ApiError> {
+    let district = match &q.district {
+        Some(id) => {
+            let dense = app
+                .districts
+                .by_public_id(id)
+                .ok_or_else(|| ApiError::Unprocessable {
+                    field: "district".into(),
+                    message: format!("unknown district {id:?}"),
+                })?;
+            let layer = app
+                .districts
+                .get(dense)
+                .map(|d| d.layer)
+                .ok_or_else(|| ApiError::Internal(format!("district {dense} vanished")))?;
+            Some((layer, dense))
+        }
+        None => None,
+    };
+    let edition = q
+        .edition
+        .as_deref()
+        .map(|e| {
+            e.parse::<i32>()
+                .ok()
+                .filter(|y| (2000..=2100).contains(y))
+                .ok_or_else(|| ApiError::bad("edition", "expected a year"))
+        })
+        .transpose()?;
+    let working_class_flag = q
+        .working_class_flag
+        .as_deref()
+        .map(|f| match f {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(ApiError::bad(
+                "working_class_flag",
+                "expected true or false",
+            )),
+        })
+        .transpose()?;
+    let filter = ProjectFilter {
+        bbox: q.bbox.as_deref().map(parse_bbox).transpose()?,
+        district,
+        edition,
+        working_class_flag,
+        progress: q.progress.clone(),
+    };
+    let limit = parse_limit(q.limit.as_deref())?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad("cursor", "not a cursor from a previous page"))
+        })
+        .transpose()?;
+    let index = app.projects();
+    let (page, total, more) = index.page(&filter, after, limit);
+    let items: Vec<ProjectJson> = page.iter().map(|p| ProjectJson::new(&app, p)).collect();
+    let next = more.then(|| {
+        let mut next_q = q;
+        next_q.cursor = page.last().map(|p| p.id.to_string());
+        format!(
+            "/api/v1/projects?{}",
+            serde_urlencoded::to_string(&next_q).unwrap_or_default()
+        )
+    });
+    Ok(Json(PageJson { items, total, next }))
+}
+
+pub async fn one(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ProjectJson>, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad("id", "project id must be an integer"))?;
+    let p = app
+        .project(id)
+        .ok_or_else(|| ApiError::NotFound(format!("no project {id}")))?;
+    Ok(Json(ProjectJson::new(&app, &p)))
+}

@@ -1,0 +1,263 @@
+//! `/api/v1/reports` and `/api/v1/categories`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header::LOCATION};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::dto::{CreatedJson, NearbyJson, NewReportBody, PageJson, ReportJson};
+use super::{ApiError, ApiJson, ApiQuery, AppState};
+use crate::config::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::model::{Envelope, Kind, Status};
+use crate::service::{NewReport, unix_ms};
+use crate::spatial::ReportFilter;
+
+pub async fn create(
+    State(app): State<AppState>,
+    ApiJson(body): ApiJson<NewReportBody>,
+) -> Result<Response, ApiError> {
+    let input = NewReport {
+        kind: body.kind,
+        category: body.category,
+        subcategory: body.subcategory,
+        description: body.description,
+        lon: body.lon,
+        lat: body.lat,
+        address: body.address,
+        client_id: body.client_id,
+        channel: body.channel,
+        contact: body.contact,
+        campaign: body.campaign,
+    };
+    let created = app.create_report(input).await?;
+    let json = CreatedJson {
+        report: ReportJson::new(&app, &created.report, created.nearest_address.as_ref()),
+        client_id: created.report.client_id.clone(),
+        nearby: created
+            .nearby
+            .iter()
+            .map(|n| NearbyJson::new(&app, n))
+            .collect(),
+    };
+    let status = if created.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/reports/{}", created.report.id)) {
+        headers.insert(LOCATION, v);
+    }
+    Ok((status, headers, Json(json)).into_response())
+}
+
+pub async fn one(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ReportJson>, ApiError> {
+    let id: i64 = id
+        .parse()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or_else(|| ApiError::bad("id", "report id must be a positive integer"))?;
+    let (r, nearest) = app
+        .report(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no report {id}")))?;
+    Ok(Json(ReportJson::new(&app, &r, nearest.as_ref())))
+}
+
+/// Query of `GET /api/v1/reports`.
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub bbox: Option<String>,
+    pub district: Option<String>,
+    pub kind: Option<String>,
+    pub category: Option<String>,
+    pub status: Option<String>,
+    /// Created at or after: RFC 3339 instant or `YYYY-MM-DD` (UTC midnight).
+    pub from: Option<String>,
+    /// Created strictly before: RFC 3339 instant or `YYYY-MM-DD`.
+    pub to: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// Parses `minlon,minlat,maxlon,maxlat`.
+pub fn parse_bbox(s: &str) -> Result<Envelope, ApiError> {
+    let parts: Vec<f64> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            ApiError::bad(
+                "bbox",
+                "expected minlon,minlat,maxlon,maxlat as four numbers",
+            )
+        })?;
+    let [a, b, c, d] = parts[..] else {
+        return Err(ApiError::bad(
+            "bbox",
+            "expected minlon,minlat,maxlon,maxlat as four numbers",
+        ));
+    };
+    Envelope::new(a, b, c, d).map_err(|e| ApiError::bad("bbox", e.to_string()))
+}
+
+pub fn parse_limit(s: Option<&str>) -> Result<usize, ApiError> {
+    match s {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_PAGE_SIZE).contains(l))
+            .ok_or_else(|| {
+                ApiError::bad(
+                    "limit",
+                    format!("limit must be an integer from 1 to {MAX_PAGE_SIZE}"),
+                )
+            }),
+    }
+}
+
+fn parse_instant(field: &'static str, s: &str) -> Result<i64, ApiError> {
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(unix_ms(t));
+    }
+    crate::reference::parse_day(s)
+        .filter(|_| s.len() == 10)
+        .map(|d| unix_ms(d.midnight().assume_utc()))
+        .ok_or_else(|| ApiError::bad(field, "expected an RFC 3339 instant or a YYYY-MM-DD date"))
+}
+
+/// Builds the shared report filter from list/tile query parameters.
+pub fn report_filter(app: &AppState, q: &ListQuery) -> Result<ReportFilter, ApiError> {
+    let district = match &q.district {
+        Some(id) => {
+            let dense = app
+                .districts
+                .by_public_id(id)
+                .ok_or_else(|| ApiError::Unprocessable {
+                    field: "district".into(),
+                    message: format!("unknown district {id:?}"),
+                })?;
+            let layer = app
+                .districts
+                .get(dense)
+                .map(|d| d.layer)
+                .ok_or_else(|| ApiError::Internal(format!("district {dense} vanished")))?;
+            Some((layer, dense))
+        }
+        None => None,
+    };
+    let kind = q
+        .kind
+        .as_deref()
+        .map(str::parse::<Kind>)
+        .transpose()
+        .map_err(|e| ApiError::bad("kind", e.to_string()))?;
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<Status>)
+        .transpose()
+        .map_err(|e| ApiError::bad("status", e.to_string()))?;
+    let category = q
+        .category
+        .as_deref()
+        .map(|c| app.category(c))
+        .transpose()
+        .map_err(|e| ApiError::bad("category", e.to_string()))?;
+    let from_ms = q
+        .from
+        .as_deref()
+        .map(|s| parse_instant("from", s))
+        .transpose()?;
+    let to_ms =
+        q.to.as_deref()
+            .map(|s| parse_instant("to", s))
+            .transpose()?;
+    Ok(ReportFilter {
+        bbox: q.bbox.as_deref().map(parse_bbox).transpose()?,
+        district,
+        kind,
+        category,
+        status,
+        from_ms,
+        to_ms,
+    })
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<PageJson<ReportJson>>, ApiError> {
+    let filter = report_filter(&app, &q)?;
+    let limit = parse_limit(q.limit.as_deref())?;
+    let before = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i64>()
+                .ok()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| ApiError::bad("cursor", "not a cursor from a previous page"))
+        })
+        .transpose()?;
+    let (reports, page) = app.list_reports(&filter, before, limit).await?;
+    let next = page.next_before.map(|b| {
+        let mut next_q = q;
+        next_q.cursor = Some(b.to_string());
+        format!(
+            "/api/v1/reports?{}",
+            serde_urlencoded::to_string(&next_q).unwrap_or_default()
+        )
+    });
+    Ok(Json(PageJson {
+        items: reports
+            .iter()
+            .map(|r| ReportJson::new(&app, r, None))
+            .collect(),
+        total: page.total,
+        next,
+    }))
+}
+
+#[derive(Serialize)]
+pub struct SubcategoryJson {
+    code: String,
+    label: String,
+}
+
+#[derive(Serialize)]
+pub struct CategoryJson {
+    code: String,
+    label: String,
+    subcategories: Vec<SubcategoryJson>,
+}
+
+/// The DansMaRue taxonomy, for app pickers.
+pub async fn categories(State(app): State<AppState>) -> Json<Vec<CategoryJson>> {
+    Json(
+        app.taxonomy
+            .categories()
+            .iter()
+            .map(|c| CategoryJson {
+                code: c.code.clone(),
+                label: c.label.clone(),
+                subcategories: c
+                    .subcategories
+                    .iter()
+                    .map(|s| SubcategoryJson {
+                        code: s.code.clone(),
+                        label: s.label.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,324 @@
+//! `civicmap`: the command line. Thin: parse arguments, then hand over to the
+//! library (`boot`, `http`).
+
+use std::io::BufWriter;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use civicmap::boot::{self, BootError};
+use civicmap::config::{Config, PARIS_ENVELOPE};
+use civicmap::districts::DEFAULT_WORKING_CLASS_THRESHOLD;
+use civicmap::model::Layer;
+use civicmap::reference;
+use civicmap::store::{LayerRow, Store};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "civicmap",
+    version,
+    about = "A city's street reports, participatory-budget projects and district statistics on a map"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default).
+    Serve(ServeArgs),
+    /// Import perimeter layers, reports or budget projects into a data directory.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Write a synthetic report set (DansMaRue CSV layout) that follows the real sample.
+    Generate(GenerateArgs),
+}
+
+#[derive(Args, Clone)]
+struct DataDir {
+    /// Directory of the embedded SQLite store.
+    #[arg(long, env = "CIVICMAP_DATA_DIR", default_value = "./civicmap-data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CIVICMAP_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    data: DataDir,
+    /// Do not load the DansMaRue sample as seed reports on first start (for a real deployment).
+    #[arg(long, env = "CIVICMAP_NO_SEED")]
+    no_seed: bool,
+    /// Share of employees and manual workers among residents aged 15+ above which an IRIS
+    /// belongs to the derived working-class layer.
+    #[arg(long, default_value_t = DEFAULT_WORKING_CLASS_THRESHOLD)]
+    working_class_threshold: f64,
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// A perimeter layer from a GeoJSON FeatureCollection (e.g. the official QPV file of ANCT).
+    Perimeters(PerimeterArgs),
+    /// Reports from a DansMaRue CSV export.
+    Reports(FileArgs),
+    /// Participatory-budget winners from the city's CSV export.
+    Projects(FileArgs),
+}
+
+#[derive(Args)]
+struct FileArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// The file to import.
+    file: PathBuf,
+}
+
+#[derive(Args)]
+struct PerimeterArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// Layer: arrondissement, quartier, conseil_quartier, iris or working_class.
+    #[arg(long)]
+    layer: Layer,
+    /// Version name, e.g. 2024.
+    #[arg(long)]
+    version: String,
+    /// First day the perimeters apply (YYYY-MM-DD); open-ended if omitted.
+    #[arg(long)]
+    valid_from: Option<String>,
+    /// First day they no longer apply (YYYY-MM-DD); open-ended if omitted.
+    #[arg(long)]
+    valid_to: Option<String>,
+    /// Feature property holding the district code.
+    #[arg(long)]
+    code_property: String,
+    /// Feature property holding the district name.
+    #[arg(long)]
+    name_property: String,
+    /// Publisher and licence, for attribution.
+    #[arg(long)]
+    source: String,
+    /// The official perimeters (as opposed to derived ones).
+    #[arg(long)]
+    official: bool,
+    file: PathBuf,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Number of reports.
+    #[arg(long)]
+    reports: u64,
+    /// Random seed (the same seed gives the same set).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output CSV file ("-" for standard output).
+    #[arg(long, default_value = "-")]
+    out: PathBuf,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            None => serve(cli.serve).await,
+            Some(Command::Serve(args)) => serve(args).await,
+            Some(Command::Import(cmd)) => import(cmd).await,
+            Some(Command::Generate(args)) => generate(&args),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), BootError> {
+    let mut config = Config::new(args.data.data_dir);
+    config.listen = args.listen;
+    config.seed_reports = !args.no_seed;
+    config.working_class_threshold = args.working_class_threshold;
+    let app = Arc::new(boot::open(config.clone()).await?);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| BootError::Invalid(format!("cannot listen on {}: {e}", config.listen)))?;
+    tracing::info!(listen = %config.listen, "serving");
+    axum::serve(listener, civicmap::http::router(app))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| BootError::Invalid(format!("server failed: {e}")))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_owned());
+    pb
+}
+
+fn print_rejections(rejected: &[reference::Rejected]) {
+    if rejected.is_empty() {
+        return;
+    }
+    eprintln!("rejected {} rows:", rejected.len());
+    let mut reasons: std::collections::BTreeMap<&str, (usize, u64)> =
+        std::collections::BTreeMap::new();
+    for r in rejected {
+        let e = reasons.entry(r.reason.as_str()).or_insert((0, r.line));
+        e.0 += 1;
+    }
+    for (reason, (n, first)) in reasons.iter().take(20) {
+        eprintln!("  {n:>7} × {reason} (first at line {first})");
+    }
+}
+
+async fn import(cmd: ImportCommand) -> Result<(), BootError> {
+    let read = |p: &PathBuf| {
+        std::fs::read(p)
+            .map_err(|e| BootError::Invalid(format!("cannot read {}: {e}", p.display())))
+    };
+    match cmd {
+        ImportCommand::Reports(args) => {
+            let bytes = read(&args.file)?;
+            let store = Store::open_sqlite(&args.data.data_dir).await?;
+            let reference = boot::load_reference(&store, DEFAULT_WORKING_CLASS_THRESHOLD).await?;
+            let (records, mut rejected) = reference::parse_dansmarue(bytes.as_slice())?;
+            let pb = bar(records.len() as u64, "reports");
+            let s = boot::import_dansmarue(&store, &reference, records, false, |n| {
+                pb.set_position(n as u64)
+            })
+            .await?;
+            pb.finish();
+            rejected.extend(s.rejected);
+            println!(
+                "imported {} reports, {} already present, {} rejected",
+                s.imported,
+                s.already_present,
+                rejected.len()
+            );
+            print_rejections(&rejected);
+        }
+        ImportCommand::Projects(args) => {
+            let bytes = read(&args.file)?;
+            let store = Store::open_sqlite(&args.data.data_dir).await?;
+            let reference = boot::load_reference(&store, DEFAULT_WORKING_CLASS_THRESHOLD).await?;
+            let (raw, rejected) = reference::parse_projects(&bytes)?;
+            let pb = bar(raw.len() as u64, "projects");
+            let s = boot::import_projects(&store, &reference, raw).await?;
+            pb.finish();
+            println!(
+                "imported {} projects, {} located by their address ({:.1} %), {} rejected",
+                s.imported,
+                s.located,
+                100.0 * s.located as f64 / s.imported.max(1) as f64,
+                rejected.len()
+            );
+            print_rejections(&rejected);
+        }
+        ImportCommand::Perimeters(args) => {
+            let text = String::from_utf8(read(&args.file)?)
+                .map_err(|_| BootError::Invalid("the GeoJSON file is not UTF-8".into()))?;
+            let store = Store::open_sqlite(&args.data.data_dir).await?;
+            let row = LayerRow {
+                layer: args.layer.as_str().to_owned(),
+                version: args.version,
+                source: args.source,
+                official: args.official,
+                valid_from: args.valid_from,
+                valid_to: args.valid_to,
+                code_property: args.code_property,
+                name_property: args.name_property,
+                geojson: text,
+                imported_at_ms: civicmap::service::unix_ms(time::OffsetDateTime::now_utc()),
+            };
+            // Validate fully (GeoJSON, codes, dates) before anything is stored.
+            let spec = boot::layer_spec(&row)?;
+            let mut check = civicmap::districts::DistrictRegistry::default();
+            let version = check.add_layer_geojson(&spec, &row.geojson)?;
+            let count = check
+                .layer_version(version)
+                .map_or(0, civicmap::districts::LayerVersion::len);
+            store.save_layer(row).await?;
+            let reference = boot::load_reference(&store, DEFAULT_WORKING_CLASS_THRESHOLD).await?;
+            let pb = ProgressBar::new_spinner();
+            pb.set_message("re-attributing stored reports and projects");
+            let (reports, projects) = boot::reattribute(&store, &reference, args.layer).await?;
+            pb.finish_and_clear();
+            println!(
+                "imported layer {} version {} ({count} districts); re-attributed {reports} reports and {projects} projects",
+                args.layer, spec.version
+            );
+        }
+    }
+    Ok(())
+}
+
+fn generate(args: &GenerateArgs) -> Result<(), BootError> {
+    let (sample, _) = reference::parse_dansmarue(reference::DANSMARUE_SAMPLE_CSV)?;
+    let generator = civicmap::generate::Generator::new(&sample, args.seed, PARIS_ENVELOPE)
+        .ok_or_else(|| BootError::Invalid("empty sample".into()))?;
+    let records = generator.take(usize::try_from(args.reports).unwrap_or(usize::MAX));
+    let io = |e: std::io::Error| BootError::Invalid(format!("cannot write: {e}"));
+    let n = if args.out.as_os_str() == "-" {
+        civicmap::generate::write_csv(BufWriter::new(std::io::stdout().lock()), records)
+            .map_err(io)?
+    } else {
+        let f = std::fs::File::create(&args.out).map_err(io)?;
+        civicmap::generate::write_csv(BufWriter::new(f), records).map_err(io)?
+    };
+    eprintln!("wrote {n} synthetic reports (seed {})", args.seed);
+    Ok(())
+}

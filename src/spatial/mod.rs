@@ -1,0 +1,39 @@
+//! The in-memory spatial index of reports and projects.
+//!
+//! Reports live in an R-tree of points (rstar, bulk-loaded at boot, one insert
+//! per committed report) beside a compact summary per report: enough to filter
+//! lists, draw tiles and count aggregates without touching the store. Full
+//! reports (description, address) stay in the store and are fetched by id.
+//!
+//! Invariants:
+//! - entries are only ever added or replaced, never moved: a report's position
+//!   does not change after creation, so its R-tree envelope is fixed (rstar's
+//!   contract);
+//! - the index holds no personal data (no contact, no description);
+//! - it is updated after the store committed, so it never shows a report the
+//!   store could lose.
+
+mod index;
+mod projects;
+
+pub use index::{Page, ReportFilter, ReportIndex, ReportSummary};
+pub use projects::{ProjectFilter, ProjectIndex};
+
+/// H3 resolution at which every record's cell is computed and stored
+/// (resolution 12: hexagons of about 307 m², 9.4 m edge). Coarser cells for
+/// aggregates are its parents.
+pub const H3_RESOLUTION: h3o::Resolution = h3o::Resolution::Twelve;
+
+/// The H3 cell of a position at [`H3_RESOLUTION`], as its 64-bit index.
+#[must_use]
+pub fn h3_cell(p: crate::model::LonLat) -> u64 {
+    // LonLat is already range-checked, so h3o's finite-check cannot fail; fall
+    // back to the null cell rather than panic if it ever did.
+    h3o::LatLng::new(p.lat(), p.lon()).map_or(0, |ll| u64::from(ll.to_cell(H3_RESOLUTION)))
+}
+
+/// Formats an H3 index as the usual lower-case hex string.
+#[must_use]
+pub fn h3_hex(cell: u64) -> String {
+    format!("{cell:x}")
+}

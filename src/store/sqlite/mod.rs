@@ -1,0 +1,823 @@
+//! The SQLite backend: one file `civicmap.db` in the data directory, in WAL
+//! mode with `synchronous=FULL` (a commit is on disk when it returns).
+//!
+//! Connections: one writer (a pool of size one, so writes are serialised
+//! in-process and every write transaction starts with `BEGIN IMMEDIATE`) and
+//! a few read-only readers, which WAL lets run beside the writer.
+//!
+//! Batched statements: a multi-row statement for `n` rows is split into
+//! chunks whose sizes are powers of two (at most [`MAX_CHUNK_ROWS`]), so at
+//! most nine distinct SQL texts exist per statement kind and all of them stay
+//! in each connection's prepared-statement cache. Id lists are passed as one
+//! JSON array (`json_each`), which keeps those queries static.
+//!
+//! Tuning, each measured on the 2-core target (see the constants): 2 KiB
+//! pages, a large writer cache, a 32 MiB WAL before auto-checkpoint,
+//! `temp_store=MEMORY` (a multi-row `INSERT` inside a transaction keeps a
+//! statement journal, which otherwise went to a temporary file and took a
+//! quarter of insert time), memory-mapped readers. The boot scan has its own
+//! module, [`index_scan`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row as _, SqlitePool};
+
+mod index_scan;
+
+use super::error::StoreError;
+use super::rows::{
+    DistrictIds, IndexRow, Inserted, LayerRow, ProjectRow, ReportRow, SqlitePragmas,
+};
+
+/// The database file's name inside the data directory.
+pub const DB_FILE_NAME: &str = "civicmap.db";
+
+/// Largest number of rows in one multi-row statement. With 21 parameters per
+/// report that is 5,376 bound values, far below SQLite's limit (32,766).
+const MAX_CHUNK_ROWS: usize = 256;
+
+/// Readers in the read pool: enough for concurrent API reads and for the
+/// boot scan's pages in flight.
+const READER_CONNECTIONS: u32 = 4;
+
+/// How long a connection waits for a lock held by another process.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Page size of a new database (an existing one keeps its own). Smaller than
+/// SQLite's 4 KiB default because a batch of reports dirties one page per
+/// index group it touches and every dirty page is written whole to the WAL at
+/// commit: 2 KiB pages gave about 25% more group-commit throughput, with no
+/// loss on the boot scan.
+const PAGE_SIZE_BYTES: u32 = 2048;
+
+/// Page cache of the writer: holds the hot index pages of a large store.
+const WRITER_CACHE_KIB: u32 = 64 * 1024;
+
+/// Page cache of each reader (reads go through `mmap` first).
+const READER_CACHE_KIB: u32 = 16 * 1024;
+
+/// Readers map the database file (up to this size) instead of copying pages
+/// through `read()`: about 30% off the boot scan.
+const READER_MMAP_BYTES: u64 = 1 << 30;
+
+/// WAL size that triggers a checkpoint, in pages (32 MiB at 2 KiB). SQLite's
+/// default (1,000 pages) checkpointed every few batches and cost a third of
+/// group-commit throughput; a hot page rewritten by many batches is copied
+/// back to the database once per checkpoint.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 16 * 1024;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Columns of `reports`, in table order (see the migration for why the order
+/// matters). Decoded by [`report_from_row`].
+macro_rules! report_columns {
+    () => {
+        "id, kind, status, category, lon, lat, created_at_ms, h3, \
+         arrondissement, quartier, conseil_quartier, iris, working_class, \
+         subcategory, channel, seed, client_id, campaign, address, contact, description"
+    };
+}
+const REPORT_COLUMN_COUNT: usize = 21;
+
+/// Columns of `projects`, in table order. Decoded by [`project_from_row`].
+macro_rules! project_columns {
+    () => {
+        "id, title, edition, theme, lead_department, budget_eur, scale, address, \
+         arrondissement_code, working_class_flag, progress, studies_start, procedures_start, \
+         works_start, delivery_planned, opened, url, lon, lat, geocode_quality, h3, \
+         arrondissement, quartier, conseil_quartier, iris, working_class"
+    };
+}
+const PROJECT_COLUMN_COUNT: usize = 26;
+
+/// Columns of `perimeter_layers`. Decoded by [`layer_from_row`].
+macro_rules! layer_columns {
+    () => {
+        "layer, version, source, official, valid_from, valid_to, code_property, \
+         name_property, geojson, imported_at_ms"
+    };
+}
+
+const SELECT_REPORT_BY_ID: &str =
+    concat!("SELECT ", report_columns!(), " FROM reports WHERE id = $1");
+const SELECT_REPORT_BY_CLIENT_ID: &str = concat!(
+    "SELECT ",
+    report_columns!(),
+    " FROM reports WHERE client_id = $1"
+);
+const SELECT_REPORTS_BY_IDS: &str = concat!(
+    "SELECT ",
+    report_columns!(),
+    " FROM reports WHERE id IN (SELECT value FROM json_each($1))"
+);
+const SELECT_REPORTS_BY_CLIENT_IDS: &str = concat!(
+    "SELECT ",
+    report_columns!(),
+    " FROM reports WHERE client_id IN (SELECT value FROM json_each($1))"
+);
+const SELECT_PROJECTS: &str = concat!("SELECT ", project_columns!(), " FROM projects ORDER BY id");
+const SELECT_LAYERS: &str = concat!(
+    "SELECT ",
+    layer_columns!(),
+    " FROM perimeter_layers ORDER BY layer, valid_from, version"
+);
+const UPSERT_LAYER: &str = concat!(
+    "INSERT INTO perimeter_layers (",
+    layer_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+     ON CONFLICT (layer, version) DO UPDATE SET source = excluded.source, \
+     official = excluded.official, valid_from = excluded.valid_from, \
+     valid_to = excluded.valid_to, code_property = excluded.code_property, \
+     name_property = excluded.name_property, geojson = excluded.geojson, \
+     imported_at_ms = excluded.imported_at_ms"
+);
+
+/// The multi-row statements, one SQL text per power-of-two chunk size.
+struct ChunkedSql {
+    /// `by_size[k]` holds the statement for `2^k` rows.
+    by_size: Vec<Arc<str>>,
+}
+
+impl ChunkedSql {
+    /// `head` then `rows` tuples of `params_per_row` placeholders, then
+    /// `tail`.
+    ///
+    /// The placeholders are SQLite's anonymous `?`, not `$n`: SQLite looks a
+    /// named parameter up by a linear scan, once per parameter when the
+    /// driver binds, which made a 256-row insert (5,376 `$n`) quadratic and
+    /// 50 times slower. (These statements are SQLite's own; PostgreSQL will
+    /// use `UNNEST` arrays.)
+    fn new(head: &str, params_per_row: usize, tail: &str) -> Self {
+        let mut by_size = Vec::new();
+        let mut rows = 1;
+        while rows <= MAX_CHUNK_ROWS {
+            let mut sql =
+                String::with_capacity(head.len() + tail.len() + rows * params_per_row * 7);
+            sql.push_str(head);
+            for r in 0..rows {
+                sql.push_str(if r == 0 { "(" } else { ", (" });
+                for p in 0..params_per_row {
+                    if p > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push('?');
+                }
+                sql.push(')');
+            }
+            sql.push_str(tail);
+            by_size.push(Arc::from(sql));
+            rows *= 2;
+        }
+        ChunkedSql { by_size }
+    }
+
+    /// Splits `total` rows into chunk lengths: as many of the largest as fit,
+    /// then the binary digits of the rest.
+    fn chunks(total: usize) -> impl Iterator<Item = usize> {
+        let mut left = total;
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            let len = if left >= MAX_CHUNK_ROWS {
+                MAX_CHUNK_ROWS
+            } else {
+                1 << left.ilog2()
+            };
+            left -= len;
+            Some(len)
+        })
+    }
+
+    /// The statement for `len` rows, `len` a power of two ≤ [`MAX_CHUNK_ROWS`].
+    fn sql(&self, len: usize) -> AssertSqlSafe<Arc<str>> {
+        AssertSqlSafe(Arc::clone(&self.by_size[len.ilog2() as usize]))
+    }
+}
+
+fn insert_reports_sql() -> &'static ChunkedSql {
+    static SQL: OnceLock<ChunkedSql> = OnceLock::new();
+    SQL.get_or_init(|| {
+        ChunkedSql::new(
+            concat!("INSERT INTO reports (", report_columns!(), ") VALUES "),
+            REPORT_COLUMN_COUNT,
+            "",
+        )
+    })
+}
+
+fn upsert_projects_sql() -> &'static ChunkedSql {
+    static SQL: OnceLock<ChunkedSql> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let set = project_columns!()
+            .split(',')
+            .map(str::trim)
+            .filter(|c| *c != "id")
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        ChunkedSql::new(
+            concat!("INSERT INTO projects (", project_columns!(), ") VALUES "),
+            PROJECT_COLUMN_COUNT,
+            &format!(" ON CONFLICT (id) DO UPDATE SET {set}"),
+        )
+    })
+}
+
+fn update_districts_sql(table: &str) -> ChunkedSql {
+    ChunkedSql::new(
+        &format!(
+            "UPDATE {table} SET arrondissement = v.column2, quartier = v.column3, \
+             conseil_quartier = v.column4, iris = v.column5, working_class = v.column6 \
+             FROM (VALUES "
+        ),
+        6,
+        &format!(") AS v WHERE {table}.id = v.column1"),
+    )
+}
+
+fn update_report_districts_sql() -> &'static ChunkedSql {
+    static SQL: OnceLock<ChunkedSql> = OnceLock::new();
+    SQL.get_or_init(|| update_districts_sql("reports"))
+}
+
+fn update_project_districts_sql() -> &'static ChunkedSql {
+    static SQL: OnceLock<ChunkedSql> = OnceLock::new();
+    SQL.get_or_init(|| update_districts_sql("projects"))
+}
+
+/// What `insert_reports` does with one input row.
+enum Plan {
+    /// Insert it: index into the rows to insert.
+    New(usize),
+    /// Its client id is stored: index into the stored rows found.
+    Stored(usize),
+    /// Its client id came earlier in the batch: index into the rows to insert.
+    EarlierInBatch(usize),
+}
+
+/// The SQLite store: cheap to clone (the pools are shared).
+#[derive(Clone)]
+pub(crate) struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+    path: Arc<PathBuf>,
+}
+
+impl SqliteStore {
+    pub(crate) async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        tokio::fs::create_dir_all(data_dir)
+            .await
+            .map_err(|e| StoreError::CreateDir {
+                path: data_dir.to_owned(),
+                source: Arc::new(e),
+            })?;
+        let path = data_dir.join(DB_FILE_NAME);
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .page_size(PAGE_SIZE_BYTES)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("temp_store", "MEMORY");
+        let writer_options = options
+            .clone()
+            .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
+        let reader_options = options
+            .read_only(true)
+            .pragma("cache_size", format!("-{READER_CACHE_KIB}"))
+            .pragma("mmap_size", READER_MMAP_BYTES.to_string());
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(writer_options)
+            .await?;
+        MIGRATOR.run(&writer).await?;
+        let store = SqliteStore {
+            readers: SqlitePoolOptions::new()
+                .max_connections(READER_CONNECTIONS)
+                .connect_with(reader_options)
+                .await?,
+            writer,
+            path: Arc::new(path),
+        };
+        store.check_pragmas().await?;
+        tracing::info!(path = %store.path.display(), "sqlite store open");
+        Ok(store)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) async fn close(&self) {
+        self.writer.close().await;
+        self.readers.close().await;
+    }
+
+    pub(crate) async fn pragmas(&self) -> Result<SqlitePragmas, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await?;
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await?;
+        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await?;
+        let busy_timeout_ms: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(SqlitePragmas {
+            journal_mode,
+            synchronous,
+            foreign_keys: foreign_keys == 1,
+            busy_timeout_ms,
+        })
+    }
+
+    /// Fails unless the writer runs in WAL mode with `synchronous=FULL` and
+    /// foreign keys on: without them a commit is not durable.
+    async fn check_pragmas(&self) -> Result<(), StoreError> {
+        let p = self.pragmas().await?;
+        if !p.journal_mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Pragma {
+                pragma: "journal_mode",
+                expected: "wal",
+                found: p.journal_mode,
+            });
+        }
+        if p.synchronous != 2 {
+            return Err(StoreError::Pragma {
+                pragma: "synchronous",
+                expected: "2 (FULL)",
+                found: p.synchronous.to_string(),
+            });
+        }
+        if !p.foreign_keys {
+            return Err(StoreError::Pragma {
+                pragma: "foreign_keys",
+                expected: "1 (ON)",
+                found: "0".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn insert_reports(
+        &self,
+        rows: Vec<ReportRow>,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+
+        // Rows already stored under one of the batch's client ids.
+        let client_ids: Vec<&str> = rows.iter().filter_map(|r| r.client_id.as_deref()).collect();
+        let mut stored: Vec<ReportRow> = Vec::new();
+        if !client_ids.is_empty() {
+            let found = sqlx::query(SELECT_REPORTS_BY_CLIENT_IDS)
+                .bind(json_string_array(&client_ids))
+                .fetch_all(&mut *tx)
+                .await?;
+            stored = found
+                .iter()
+                .map(report_from_row)
+                .collect::<Result<_, _>>()?;
+        }
+        let stored_by_client_id: HashMap<&str, usize> = stored
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| Some((r.client_id.as_deref()?, i)))
+            .collect();
+
+        // Decide, in order, which rows are new; number them after the
+        // largest id (the write lock is held, so nobody else can).
+        let max_id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM reports")
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut next_id = max_id;
+        let mut plan = Vec::with_capacity(rows.len());
+        let mut fresh: Vec<ReportRow> = Vec::with_capacity(rows.len());
+        let mut fresh_by_client_id: HashMap<String, usize> = HashMap::new();
+        for mut row in rows {
+            if let Some(c) = row.client_id.as_deref() {
+                if let Some(&i) = stored_by_client_id.get(c) {
+                    plan.push(Plan::Stored(i));
+                    continue;
+                }
+                if let Some(&i) = fresh_by_client_id.get(c) {
+                    plan.push(Plan::EarlierInBatch(i));
+                    continue;
+                }
+                fresh_by_client_id.insert(c.to_owned(), fresh.len());
+            }
+            next_id += 1;
+            row.id = next_id;
+            plan.push(Plan::New(fresh.len()));
+            fresh.push(row);
+        }
+
+        let sql = insert_reports_sql();
+        let mut start = 0;
+        for len in ChunkedSql::chunks(fresh.len()) {
+            let mut q = sqlx::query(sql.sql(len));
+            for r in &fresh[start..start + len] {
+                q = q
+                    .bind(r.id)
+                    .bind(r.kind.as_str())
+                    .bind(r.status.as_str())
+                    .bind(r.category.as_str())
+                    .bind(r.lon)
+                    .bind(r.lat)
+                    .bind(r.created_at_ms)
+                    .bind(r.h3);
+                for d in &r.districts {
+                    q = q.bind(d.as_deref());
+                }
+                q = q
+                    .bind(r.subcategory.as_deref())
+                    .bind(r.channel.as_str())
+                    .bind(r.seed)
+                    .bind(r.client_id.as_deref())
+                    .bind(r.campaign.as_deref())
+                    .bind(r.address.as_deref())
+                    .bind(r.contact.as_deref())
+                    .bind(r.description.as_str());
+            }
+            q.execute(&mut *tx).await?;
+            start += len;
+        }
+        tx.commit().await?;
+
+        // Hand the rows back: moved when new, cloned for repeats.
+        let repeated: HashMap<usize, ReportRow> = plan
+            .iter()
+            .filter_map(|p| match p {
+                Plan::EarlierInBatch(i) => Some((*i, fresh[*i].clone())),
+                _ => None,
+            })
+            .collect();
+        let mut fresh: Vec<Option<ReportRow>> = fresh.into_iter().map(Some).collect();
+        let mut out = Vec::with_capacity(plan.len());
+        for p in plan {
+            out.push(match p {
+                Plan::New(i) => Inserted::New(take(&mut fresh, i)?),
+                Plan::Stored(i) => Inserted::Existing(
+                    stored
+                        .get(i)
+                        .cloned()
+                        .ok_or_else(|| internal("stored row"))?,
+                ),
+                Plan::EarlierInBatch(i) => Inserted::Existing(
+                    repeated
+                        .get(&i)
+                        .cloned()
+                        .ok_or_else(|| internal("in-batch repeat"))?,
+                ),
+            });
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn report(&self, id: i64) -> Result<Option<ReportRow>, StoreError> {
+        let row = sqlx::query(SELECT_REPORT_BY_ID)
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(report_from_row).transpose()
+    }
+
+    pub(crate) async fn report_by_client_id(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<ReportRow>, StoreError> {
+        let row = sqlx::query(SELECT_REPORT_BY_CLIENT_ID)
+            .bind(client_id)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(report_from_row).transpose()
+    }
+
+    pub(crate) async fn reports_by_ids(&self, ids: &[i64]) -> Result<Vec<ReportRow>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut json = String::with_capacity(ids.len() * 8 + 2);
+        json.push('[');
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            json.push_str(&id.to_string());
+        }
+        json.push(']');
+        let rows = sqlx::query(SELECT_REPORTS_BY_IDS)
+            .bind(json)
+            .fetch_all(&self.readers)
+            .await?;
+        let mut by_id: HashMap<i64, ReportRow> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let r = report_from_row(row)?;
+            by_id.insert(r.id, r);
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            // Cloned rather than moved: an id may be asked for twice.
+            if let Some(r) = by_id.get(id) {
+                out.push(r.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn count_reports(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM reports")
+            .fetch_one(&self.readers)
+            .await?;
+        u64::try_from(n).map_err(|_| internal("negative count"))
+    }
+
+    pub(crate) async fn load_index_rows<F>(&self, f: F) -> Result<u64, StoreError>
+    where
+        F: FnMut(IndexRow<'_>) + Send,
+    {
+        index_scan::load_index_rows(&self.readers, f).await
+    }
+
+    pub(crate) async fn insert_projects(&self, rows: Vec<ProjectRow>) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let sql = upsert_projects_sql();
+        let mut start = 0;
+        for len in ChunkedSql::chunks(rows.len()) {
+            let mut q = sqlx::query(sql.sql(len));
+            for p in &rows[start..start + len] {
+                q = q
+                    .bind(p.id)
+                    .bind(p.title.as_deref())
+                    .bind(p.edition)
+                    .bind(p.theme.as_deref())
+                    .bind(p.lead_department.as_deref())
+                    .bind(p.budget_eur)
+                    .bind(p.scale.as_str())
+                    .bind(p.address.as_deref())
+                    .bind(p.arrondissement_code.as_deref())
+                    .bind(p.working_class_flag)
+                    .bind(p.progress.as_deref())
+                    .bind(p.studies_start.as_deref())
+                    .bind(p.procedures_start.as_deref())
+                    .bind(p.works_start.as_deref())
+                    .bind(p.delivery_planned.as_deref())
+                    .bind(p.opened.as_deref())
+                    .bind(p.url.as_deref())
+                    .bind(p.lon)
+                    .bind(p.lat)
+                    .bind(p.geocode_quality.as_deref())
+                    .bind(p.h3);
+                for d in &p.districts {
+                    q = q.bind(d.as_deref());
+                }
+            }
+            q.execute(&mut *tx).await?;
+            start += len;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn projects(&self) -> Result<Vec<ProjectRow>, StoreError> {
+        let rows = sqlx::query(SELECT_PROJECTS)
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(project_from_row).collect()
+    }
+
+    pub(crate) async fn save_layer(&self, layer: LayerRow) -> Result<(), StoreError> {
+        sqlx::query(UPSERT_LAYER)
+            .bind(layer.layer)
+            .bind(layer.version)
+            .bind(layer.source)
+            .bind(layer.official)
+            .bind(layer.valid_from)
+            .bind(layer.valid_to)
+            .bind(layer.code_property)
+            .bind(layer.name_property)
+            .bind(layer.geojson)
+            .bind(layer.imported_at_ms)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn layers(&self) -> Result<Vec<LayerRow>, StoreError> {
+        let rows = sqlx::query(SELECT_LAYERS).fetch_all(&self.readers).await?;
+        rows.iter().map(layer_from_row).collect()
+    }
+
+    pub(crate) async fn update_report_districts(
+        &self,
+        updates: Vec<(i64, DistrictIds)>,
+    ) -> Result<u64, StoreError> {
+        self.update_districts(update_report_districts_sql(), updates)
+            .await
+    }
+
+    pub(crate) async fn update_project_districts(
+        &self,
+        updates: Vec<(i64, DistrictIds)>,
+    ) -> Result<u64, StoreError> {
+        self.update_districts(update_project_districts_sql(), updates)
+            .await
+    }
+
+    async fn update_districts(
+        &self,
+        sql: &ChunkedSql,
+        updates: Vec<(i64, DistrictIds)>,
+    ) -> Result<u64, StoreError> {
+        if updates.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut changed = 0;
+        let mut start = 0;
+        for len in ChunkedSql::chunks(updates.len()) {
+            let mut q = sqlx::query(sql.sql(len));
+            for (id, districts) in &updates[start..start + len] {
+                q = q.bind(*id);
+                for d in districts {
+                    q = q.bind(d.as_deref());
+                }
+            }
+            changed += q.execute(&mut *tx).await?.rows_affected();
+            start += len;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    pub(crate) async fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.readers)
+            .await?)
+    }
+
+    pub(crate) async fn meta_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+}
+
+fn internal(what: &'static str) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        detail: "internal inconsistency".to_owned(),
+    }
+}
+
+fn take(rows: &mut [Option<ReportRow>], i: usize) -> Result<ReportRow, StoreError> {
+    rows.get_mut(i)
+        .and_then(Option::take)
+        .ok_or_else(|| internal("inserted row"))
+}
+
+/// A JSON array of strings, for `json_each`.
+fn json_string_array(items: &[&str]) -> String {
+    // serde_json escapes exactly as SQLite's JSON parser expects.
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn districts_from_row(row: &SqliteRow, first: usize) -> Result<DistrictIds, sqlx::Error> {
+    Ok([
+        row.try_get(first)?,
+        row.try_get(first + 1)?,
+        row.try_get(first + 2)?,
+        row.try_get(first + 3)?,
+        row.try_get(first + 4)?,
+    ])
+}
+
+fn report_from_row(row: &SqliteRow) -> Result<ReportRow, StoreError> {
+    Ok(ReportRow {
+        id: row.try_get(0)?,
+        kind: row.try_get(1)?,
+        status: row.try_get(2)?,
+        category: row.try_get(3)?,
+        lon: row.try_get(4)?,
+        lat: row.try_get(5)?,
+        created_at_ms: row.try_get(6)?,
+        h3: row.try_get(7)?,
+        districts: districts_from_row(row, 8)?,
+        subcategory: row.try_get(13)?,
+        channel: row.try_get(14)?,
+        seed: row.try_get(15)?,
+        client_id: row.try_get(16)?,
+        campaign: row.try_get(17)?,
+        address: row.try_get(18)?,
+        contact: row.try_get(19)?,
+        description: row.try_get(20)?,
+    })
+}
+
+fn project_from_row(row: &SqliteRow) -> Result<ProjectRow, StoreError> {
+    Ok(ProjectRow {
+        id: row.try_get(0)?,
+        title: row.try_get(1)?,
+        edition: row.try_get(2)?,
+        theme: row.try_get(3)?,
+        lead_department: row.try_get(4)?,
+        budget_eur: row.try_get(5)?,
+        scale: row.try_get(6)?,
+        address: row.try_get(7)?,
+        arrondissement_code: row.try_get(8)?,
+        working_class_flag: row.try_get(9)?,
+        progress: row.try_get(10)?,
+        studies_start: row.try_get(11)?,
+        procedures_start: row.try_get(12)?,
+        works_start: row.try_get(13)?,
+        delivery_planned: row.try_get(14)?,
+        opened: row.try_get(15)?,
+        url: row.try_get(16)?,
+        lon: row.try_get(17)?,
+        lat: row.try_get(18)?,
+        geocode_quality: row.try_get(19)?,
+        h3: row.try_get(20)?,
+        districts: districts_from_row(row, 21)?,
+    })
+}
+
+fn layer_from_row(row: &SqliteRow) -> Result<LayerRow, StoreError> {
+    Ok(LayerRow {
+        layer: row.try_get(0)?,
+        version: row.try_get(1)?,
+        source: row.try_get(2)?,
+        official: row.try_get(3)?,
+        valid_from: row.try_get(4)?,
+        valid_to: row.try_get(5)?,
+        code_property: row.try_get(6)?,
+        name_property: row.try_get(7)?,
+        geojson: row.try_get(8)?,
+        imported_at_ms: row.try_get(9)?,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_powers_of_two_that_add_up() {
+        for total in [0, 1, 2, 3, 7, 64, 255, 256, 257, 1000] {
+            let chunks: Vec<usize> = ChunkedSql::chunks(total).collect();
+            assert_eq!(chunks.iter().sum::<usize>(), total);
+            assert!(
+                chunks
+                    .iter()
+                    .all(|c| c.is_power_of_two() && *c <= MAX_CHUNK_ROWS)
+            );
+        }
+    }
+
+    #[test]
+    fn chunked_statements_repeat_one_tuple_of_placeholders_per_row() {
+        let sql = ChunkedSql::new("INSERT INTO t (a, b) VALUES ", 2, " RETURNING a");
+        assert_eq!(
+            &*sql.sql(1).0,
+            "INSERT INTO t (a, b) VALUES (?, ?) RETURNING a"
+        );
+        assert_eq!(
+            &*sql.sql(2).0,
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?) RETURNING a"
+        );
+        assert_eq!(sql.by_size.len(), MAX_CHUNK_ROWS.ilog2() as usize + 1);
+    }
+
+    #[test]
+    fn column_lists_match_their_counts() {
+        assert_eq!(report_columns!().split(',').count(), REPORT_COLUMN_COUNT);
+        assert_eq!(project_columns!().split(',').count(), PROJECT_COLUMN_COUNT);
+    }
+}

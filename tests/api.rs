@@ -1,0 +1,547 @@
+//! The HTTP API driven through the real router: reports, projects, districts,
+//! geocoding, and every refusal.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{anomaly, client_id, get, harness, post_json, post_raw};
+use serde_json::{Value, json};
+
+fn stored_under(client: &str) -> bool {
+    let h = harness();
+    h.rt.block_on(h.app.store().report_by_client_id(client))
+        .unwrap()
+        .is_some()
+}
+
+#[test]
+fn health_answers_200_once_serving() {
+    let r = get("/health");
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["status"], "ok");
+}
+
+#[test]
+fn a_posted_report_comes_back_with_its_districts_h3_cell_and_nearest_address() {
+    let cid = client_id("place");
+    let r = post_json("/api/v1/reports", &anomaly(&cid));
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let body = r.json();
+    let id = body["id"].as_i64().unwrap();
+    assert_eq!(r.headers["location"], format!("/api/v1/reports/{id}"));
+    assert_eq!(body["districts"]["arrondissement"]["code"], "75104");
+    assert!(body["districts"]["quartier"]["code"].is_string());
+    assert!(
+        body["districts"]["iris"]["code"]
+            .as_str()
+            .unwrap()
+            .starts_with("75104")
+    );
+    assert_eq!(body["status"], "new");
+    assert_eq!(body["kind"], "anomaly");
+    let expected_cell = h3o::LatLng::new(48.8530, 2.3499)
+        .unwrap()
+        .to_cell(h3o::Resolution::Twelve);
+    assert_eq!(body["h3"], expected_cell.to_string());
+    let nearest = &body["nearest_address"];
+    assert!(
+        nearest["label"].as_str().unwrap().contains("Paris"),
+        "{nearest}"
+    );
+    assert!(nearest["distance_m"].as_f64().unwrap() < 150.0);
+    assert_eq!(body["address"], nearest["label"]);
+
+    let again = get(&format!("/api/v1/reports/{id}"));
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.json()["districts"], body["districts"]);
+    assert_eq!(again.json()["created_at"], body["created_at"]);
+}
+
+#[test]
+fn a_retry_with_the_same_client_id_returns_the_same_report_not_a_new_one() {
+    let cid = client_id("retry");
+    let first = post_json("/api/v1/reports", &anomaly(&cid));
+    assert_eq!(first.status, StatusCode::CREATED);
+    let second = post_json("/api/v1/reports", &anomaly(&cid));
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text());
+    assert_eq!(first.json()["id"], second.json()["id"]);
+
+    let mut different = anomaly(&cid);
+    different["description"] = json!("something else entirely");
+    let conflict = post_json("/api/v1/reports", &different);
+    assert_eq!(conflict.status, StatusCode::CONFLICT);
+    assert_eq!(conflict.json()["error"], "conflict");
+}
+
+#[test]
+fn a_report_posted_with_an_address_but_no_coordinates_is_geocoded() {
+    let cid = client_id("geocoded");
+    let mut body = anomaly(&cid);
+    body.as_object_mut().unwrap().remove("lon");
+    body.as_object_mut().unwrap().remove("lat");
+    body["address"] = json!("26 rue de la Lune, 75002 Paris");
+    let r = post_json("/api/v1/reports", &body);
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let j = r.json();
+    let here = civicmap::model::LonLat::new(j["lon"].as_f64().unwrap(), j["lat"].as_f64().unwrap())
+        .unwrap();
+    // The DansMaRue sample places "26 Rue de la Lune" at 2.3493395, 48.8699303.
+    let there = civicmap::model::LonLat::new(2.349_339_5, 48.869_930_3).unwrap();
+    assert!(
+        here.distance_m(there) < 50.0,
+        "{} m",
+        here.distance_m(there)
+    );
+    assert_eq!(j["districts"]["arrondissement"]["code"], "75102");
+    assert_eq!(j["address"], "26 rue de la Lune, 75002 Paris");
+}
+
+#[test]
+fn an_address_that_matches_nothing_is_refused_and_nothing_is_stored() {
+    let cid = client_id("nowhere");
+    let mut body = anomaly(&cid);
+    body.as_object_mut().unwrap().remove("lon");
+    body.as_object_mut().unwrap().remove("lat");
+    body["address"] = json!("zzqx wvvy kkjj");
+    let r = post_json("/api/v1/reports", &body);
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(r.json()["field"], "address");
+    assert!(!stored_under(&cid));
+}
+
+#[test]
+fn nearby_open_reports_of_the_same_category_are_offered_as_a_duplicate_hint() {
+    let mut first = anomaly(&client_id("dup-a"));
+    first["lon"] = json!(2.3700);
+    first["lat"] = json!(48.8700);
+    first["category"] = json!("eclairage_electricite");
+    first["subcategory"] = json!(common::first_subcategory("eclairage_electricite"));
+    let a = post_json("/api/v1/reports", &first);
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+    let a_id = a.json()["id"].as_i64().unwrap();
+
+    // 20 m north: same category → hinted; a different category 5 m away is not.
+    let mut other = anomaly(&client_id("dup-other"));
+    other["lon"] = json!(2.3700);
+    other["lat"] = json!(48.87005);
+    post_json("/api/v1/reports", &other);
+
+    let mut second = first.clone();
+    second["client_id"] = json!(client_id("dup-b"));
+    second["lat"] = json!(48.870_18);
+    let b = post_json("/api/v1/reports", &second);
+    assert_eq!(b.status, StatusCode::CREATED);
+    let nearby = b.json()["nearby"].as_array().unwrap().clone();
+    let ids: Vec<i64> = nearby.iter().map(|n| n["id"].as_i64().unwrap()).collect();
+    assert!(ids.contains(&a_id), "{nearby:?}");
+    for n in &nearby {
+        assert_eq!(n["category"], "eclairage_electricite");
+        assert!(n["distance_m"].as_f64().unwrap() <= 50.0);
+    }
+    let d = nearby.iter().find(|n| n["id"] == a_id).unwrap()["distance_m"]
+        .as_f64()
+        .unwrap();
+    assert!((15.0..25.0).contains(&d), "{d}");
+}
+
+#[test]
+fn the_reporter_contact_never_appears_in_public_output() {
+    let marker = format!("marker-{}@example.org", std::process::id());
+    let cid = client_id("private");
+    let mut body = anomaly(&cid);
+    body["contact"] = json!(marker);
+    let r = post_json("/api/v1/reports", &body);
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert!(!r.text().contains(&marker));
+    let id = r.json()["id"].as_i64().unwrap();
+    assert!(
+        !get(&format!("/api/v1/reports/{id}"))
+            .text()
+            .contains(&marker)
+    );
+    assert!(!get("/api/v1/reports?limit=1000").text().contains(&marker));
+    // ... but the store kept it.
+    let h = harness();
+    let row = h.rt.block_on(h.app.store().report(id)).unwrap().unwrap();
+    assert_eq!(row.contact.as_deref(), Some(marker.as_str()));
+}
+
+#[test]
+fn every_bad_report_gets_a_4xx_json_error_naming_the_field_and_stores_nothing() {
+    let long = "x".repeat(4_001);
+    // (case, mutate, expected status, expected field)
+    type Mutate = fn(&mut Value, &str);
+    let cases: Vec<(&str, Mutate, u16, Option<&str>)> = vec![
+        (
+            "unknown field",
+            |b, _| b["status"] = json!("done"),
+            400,
+            Some("status"),
+        ),
+        (
+            "missing kind",
+            |b, _| {
+                b.as_object_mut().unwrap().remove("kind");
+            },
+            400,
+            Some("kind"),
+        ),
+        (
+            "lat as a string",
+            |b, _| b["lat"] = json!("48.85"),
+            400,
+            Some("lat"),
+        ),
+        (
+            "longitude out of range",
+            |b, _| b["lon"] = json!(200.0),
+            422,
+            Some("lon"),
+        ),
+        (
+            "latitude out of range",
+            |b, _| b["lat"] = json!(-91.0),
+            422,
+            Some("lat"),
+        ),
+        (
+            "a point in London",
+            |b, _| {
+                b["lon"] = json!(-0.1276);
+                b["lat"] = json!(51.5072);
+            },
+            422,
+            Some("lon"),
+        ),
+        (
+            "unknown kind",
+            |b, _| b["kind"] = json!("complaint"),
+            422,
+            Some("kind"),
+        ),
+        (
+            "unknown category",
+            |b, _| b["category"] = json!("fireworks"),
+            422,
+            Some("category"),
+        ),
+        (
+            "unknown subcategory",
+            |b, _| b["subcategory"] = json!("nope"),
+            422,
+            Some("subcategory"),
+        ),
+        (
+            "anomaly without subcategory",
+            |b, _| {
+                b.as_object_mut().unwrap().remove("subcategory");
+            },
+            422,
+            Some("subcategory"),
+        ),
+        (
+            "description too long",
+            |b, l| b["description"] = json!(l),
+            422,
+            Some("description"),
+        ),
+        (
+            "control characters",
+            |b, _| b["description"] = json!("a\u{0007}b"),
+            422,
+            Some("description"),
+        ),
+        (
+            "unknown channel",
+            |b, _| b["channel"] = json!("fax"),
+            422,
+            Some("channel"),
+        ),
+        (
+            "malformed contact",
+            |b, _| b["contact"] = json!("call me"),
+            422,
+            Some("contact"),
+        ),
+        (
+            "lon without lat",
+            |b, _| {
+                b.as_object_mut().unwrap().remove("lat");
+            },
+            422,
+            Some("lat"),
+        ),
+        (
+            "no position and no address",
+            |b, _| {
+                b.as_object_mut().unwrap().remove("lat");
+                b.as_object_mut().unwrap().remove("lon");
+            },
+            422,
+            Some("lon"),
+        ),
+        (
+            "empty client id",
+            |b, _| b["client_id"] = json!(""),
+            422,
+            Some("client_id"),
+        ),
+    ];
+    for (case, mutate, status, field) in cases {
+        let cid = client_id("bad");
+        let mut body = anomaly(&cid);
+        mutate(&mut body, &long);
+        let r = post_json("/api/v1/reports", &body);
+        assert_eq!(r.status.as_u16(), status, "{case}: {}", r.text());
+        let j = r.json();
+        assert!(
+            j["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{case}: {j}"
+        );
+        assert_eq!(j["field"].as_str(), field, "{case}: {j}");
+        if case != "empty client id" {
+            assert!(!stored_under(&cid), "{case}: stored");
+        }
+    }
+}
+
+#[test]
+fn malformed_oversized_or_mistyped_bodies_are_refused() {
+    let r = post_raw(
+        "/api/v1/reports",
+        "application/json",
+        b"{\"kind\": ".to_vec(),
+    );
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["error"], "bad_request");
+
+    let r = post_raw(
+        "/api/v1/reports",
+        "application/json",
+        b"{\"kind\":\"anomaly\",\"lon\":1e999}".to_vec(),
+    );
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+
+    let r = post_raw("/api/v1/reports", "application/json", b"[]".to_vec());
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    let r = post_raw(
+        "/api/v1/reports",
+        "text/plain",
+        anomaly("x").to_string().into_bytes(),
+    );
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(r.json()["error"], "unsupported_media_type");
+
+    let mut big = anomaly(&client_id("big"));
+    big["description"] = json!("y".repeat(100_000));
+    let r = post_json("/api/v1/reports", &big);
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
+    assert_eq!(r.json()["error"], "payload_too_large");
+}
+
+#[test]
+fn listing_pages_through_a_bbox_newest_first_and_agrees_with_the_posted_set() {
+    // A small area of the 20th arrondissement used by this test alone.
+    let mut posted = Vec::new();
+    for i in 0..7 {
+        let mut b = anomaly(&client_id("list"));
+        b["lon"] = json!(2.4050 + f64::from(i) * 1e-4);
+        b["lat"] = json!(48.8650);
+        let r = post_json("/api/v1/reports", &b);
+        assert_eq!(r.status, StatusCode::CREATED);
+        posted.push(r.json()["id"].as_i64().unwrap());
+    }
+    posted.reverse();
+    let mut seen = Vec::new();
+    let mut url = "/api/v1/reports?bbox=2.40495,48.86495,2.40565,48.86505&limit=3".to_owned();
+    loop {
+        let r = get(&url);
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let j = r.json();
+        assert_eq!(j["total"], 7);
+        for item in j["items"].as_array().unwrap() {
+            seen.push(item["id"].as_i64().unwrap());
+            assert!(item.get("contact").is_none());
+        }
+        match j["next"].as_str() {
+            Some(next) => url = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, posted);
+
+    let filtered = get("/api/v1/reports?bbox=2.40495,48.86495,2.40565,48.86505&kind=contribution");
+    assert_eq!(filtered.json()["total"], 0);
+    let by_district = get(
+        "/api/v1/reports?bbox=2.40495,48.86495,2.40565,48.86505&district=arrondissement:2021:75120",
+    );
+    assert_eq!(by_district.json()["total"], 7, "{}", by_district.text());
+}
+
+#[test]
+fn bad_list_parameters_are_refused_with_the_parameter_named() {
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=5000", "limit"),
+        ("limit=ten", "limit"),
+        ("cursor=abc", "cursor"),
+        ("bbox=1,2,3", "bbox"),
+        ("bbox=2.4,48.9,2.3,48.8", "bbox"),
+        ("bbox=NaN,48.8,2.4,48.9", "bbox"),
+        ("kind=rumour", "kind"),
+        ("status=lost", "status"),
+        ("category=fireworks", "category"),
+        ("from=yesterday", "from"),
+        ("colour=red", "colour"),
+    ] {
+        let r = get(&format!("/api/v1/reports?{query}"));
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.text());
+        assert_eq!(r.json()["field"], field, "{query}");
+    }
+    assert_eq!(
+        get("/api/v1/reports?district=arrondissement:2021:99999").status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(get("/api/v1/reports/abc").status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        get("/api/v1/reports/999999999").status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[test]
+fn districts_are_listed_by_layer_and_served_as_geojson_features() {
+    let r = get("/api/v1/districts?layer=arrondissement");
+    assert_eq!(r.status, StatusCode::OK);
+    let list = r.json();
+    assert_eq!(list.as_array().unwrap().len(), 20);
+    for (layer, n) in [("quartier", 80), ("conseil_quartier", 121), ("iris", 992)] {
+        assert_eq!(
+            get(&format!("/api/v1/districts?layer={layer}"))
+                .json()
+                .as_array()
+                .unwrap()
+                .len(),
+            n,
+            "{layer}"
+        );
+    }
+    let one = get("/api/v1/districts/arrondissement:2021:75104");
+    assert_eq!(one.status, StatusCode::OK, "{}", one.text());
+    assert_eq!(one.headers["content-type"], "application/geo+json");
+    let f = one.json();
+    assert_eq!(f["type"], "Feature");
+    assert_eq!(f["properties"]["code"], "75104");
+    assert!(matches!(
+        f["geometry"]["type"].as_str(),
+        Some("Polygon" | "MultiPolygon")
+    ));
+    assert_eq!(
+        get("/api/v1/districts/arrondissement:2021:99999").status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get("/api/v1/districts?layer=county").status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[test]
+fn districts_at_a_point_name_one_district_per_layer() {
+    // The Eiffel Tower.
+    let r = get("/api/v1/districts/at?lon=2.2945&lat=48.8584");
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let list = r.json();
+    let layers: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["layer"].as_str().unwrap())
+        .collect();
+    for layer in ["arrondissement", "quartier", "conseil_quartier", "iris"] {
+        assert_eq!(
+            layers.iter().filter(|l| **l == layer).count(),
+            1,
+            "{layer}: {list}"
+        );
+    }
+    let arr = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["layer"] == "arrondissement")
+        .unwrap();
+    assert_eq!(arr["code"], "75107");
+    assert_eq!(
+        get("/api/v1/districts/at?lon=2.29&lat=abc").status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get("/api/v1/districts/at?lon=2.29").status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get("/api/v1/districts/at?lon=-0.12&lat=51.5").status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
+
+#[test]
+fn geocoding_finds_an_address_both_ways() {
+    let r = get("/api/v1/geocode?q=26%20rue%20de%20la%20lune%2075002");
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let best = &r.json()[0];
+    assert!(
+        best["label"].as_str().unwrap().contains("Rue de la Lune"),
+        "{best}"
+    );
+    for key in ["label", "lon", "lat", "score"] {
+        assert!(best.get(key).is_some(), "{key}");
+    }
+    let rev = get(&format!(
+        "/api/v1/geocode/reverse?lon={}&lat={}",
+        best["lon"], best["lat"]
+    ));
+    assert_eq!(rev.status, StatusCode::OK);
+    assert!(rev.json()["distance_m"].as_f64().unwrap() < 1.0);
+    assert_eq!(get("/api/v1/geocode").status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        get("/api/v1/geocode/reverse?lon=2.35&lat=95").status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
+
+#[test]
+fn budget_projects_are_served_with_their_flag_and_paris_centre_code() {
+    let r = get("/api/v1/projects?limit=1");
+    assert_eq!(r.status, StatusCode::OK);
+    let total = r.json()["total"].as_u64().unwrap();
+    assert_eq!(total, 1_344);
+    let flagged = get("/api/v1/projects?working_class_flag=true&limit=1").json()["total"]
+        .as_u64()
+        .unwrap();
+    assert!(flagged >= 326, "{flagged}");
+    let page = get("/api/v1/projects?edition=2019&limit=1000").json();
+    let centre = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["arrondissement_code"] == "75123");
+    assert!(centre.is_some(), "no Paris Centre project in 2019");
+    let id = page["items"][0]["id"].as_i64().unwrap();
+    assert_eq!(get(&format!("/api/v1/projects/{id}")).json()["id"], id);
+    assert_eq!(
+        get("/api/v1/projects?edition=year").status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(get("/api/v1/projects/0").status, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn unknown_routes_answer_404_in_json() {
+    let r = get("/api/v1/nothing-here");
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json()["error"], "not_found");
+}

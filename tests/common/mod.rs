@@ -1,0 +1,130 @@
+//! Shared test harness: one application per test binary, on a runtime that
+//! outlives every test (the group-commit writer runs there), driven through
+//! the real router without a socket.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use civicmap::config::Config;
+use civicmap::service::App;
+
+pub struct Harness {
+    pub rt: tokio::runtime::Runtime,
+    pub app: Arc<App>,
+    pub router: Router,
+    _dir: tempfile::TempDir,
+}
+
+/// The shared, unseeded application of this test binary.
+pub fn harness() -> &'static Harness {
+    static H: OnceLock<Harness> = OnceLock::new();
+    H.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::new(dir.path().to_path_buf());
+        config.seed_reports = false;
+        let app = Arc::new(rt.block_on(civicmap::boot::open(config)).unwrap());
+        let router = civicmap::http::router(Arc::clone(&app));
+        Harness {
+            rt,
+            app,
+            router,
+            _dir: dir,
+        }
+    })
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub fn send(req: Request<Body>) -> Reply {
+    let h = harness();
+    h.rt.block_on(async {
+        let resp = h.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    })
+}
+
+pub fn get(uri: &str) -> Reply {
+    send(Request::get(uri).body(Body::empty()).unwrap())
+}
+
+pub fn post_json(uri: &str, body: &Value) -> Reply {
+    post_raw(uri, "application/json", body.to_string().into_bytes())
+}
+
+pub fn post_raw(uri: &str, content_type: &str, body: Vec<u8>) -> Reply {
+    send(
+        Request::post(uri)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .unwrap(),
+    )
+}
+
+/// A unique client id for this process.
+pub fn client_id(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A valid anomaly near Notre-Dame (4th arrondissement).
+pub fn anomaly(client: &str) -> Value {
+    serde_json::json!({
+        "kind": "anomaly",
+        "category": "proprete",
+        "subcategory": first_subcategory("proprete"),
+        "description": "Sacs poubelle éventrés sur le trottoir",
+        "lon": 2.3499, "lat": 48.8530,
+        "client_id": client,
+        "channel": "android",
+    })
+}
+
+pub fn first_subcategory(category: &str) -> String {
+    let h = harness();
+    let id = h.app.taxonomy.category_id(category).unwrap();
+    h.app.taxonomy.category(id).subcategories[0].code.clone()
+}

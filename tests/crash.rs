@@ -1,0 +1,195 @@
+//! Durability of the real binary: concurrent clients post reports, the
+//! server is killed with SIGKILL mid-stream, restarted, and every report it
+//! acknowledged is there, in the store and in the index.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// Concurrent posting clients.
+const CLIENTS: usize = 16;
+/// Acknowledged reports after which the server is killed.
+const KILL_AFTER_ACKS: usize = 400;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(data_dir: &Path, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_civicmap"))
+        .args([
+            "serve",
+            "--no-seed",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_healthy(client: &reqwest::Client, base: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/health")).send().await {
+            if r.status() == 200 {
+                return r.json().await.unwrap();
+            }
+        }
+        assert!(Instant::now() < deadline, "server did not become healthy");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn report(client_id: &str, i: usize) -> Value {
+    json!({
+        "kind": if i % 3 == 0 { "contribution" } else { "anomaly" },
+        "category": "objets_abandonnes",
+        "subcategory": "autres_objets_encombrants_abandonnes",
+        "description": format!("crash test report {i}"),
+        "lon": 2.30 + (i % 97) as f64 * 1e-3,
+        "lat": 48.83 + (i % 89) as f64 * 6e-4,
+        "client_id": client_id,
+        "channel": "ios",
+    })
+}
+
+#[test]
+fn every_acknowledged_report_survives_a_sigkill_and_the_index_agrees_with_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut server = start(dir.path(), port);
+        wait_healthy(&http, &base).await;
+
+        let acked: Arc<tokio::sync::Mutex<BTreeMap<String, i64>>> = Arc::default();
+        let killed = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for c in 0..CLIENTS {
+            let (http, base, acked, killed) = (
+                http.clone(),
+                base.clone(),
+                Arc::clone(&acked),
+                Arc::clone(&killed),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut i = 0;
+                while !killed.load(Ordering::Relaxed) {
+                    let cid = format!("crash-{c}-{i}");
+                    let sent = http
+                        .post(format!("{base}/api/v1/reports"))
+                        .json(&report(&cid, c * 10_000 + i))
+                        .send()
+                        .await;
+                    if let Ok(r) = sent {
+                        if r.status() == 201 {
+                            if let Ok(body) = r.json::<Value>().await {
+                                acked.lock().await.insert(cid, body["id"].as_i64().unwrap());
+                            }
+                        }
+                    }
+                    i += 1;
+                }
+            }));
+        }
+        loop {
+            if acked.lock().await.len() >= KILL_AFTER_ACKS {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        server.kill().unwrap(); // SIGKILL on Unix: no shutdown hook runs.
+        server.wait().unwrap();
+        killed.store(true, Ordering::Relaxed);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let acked = acked.lock().await.clone();
+        assert!(acked.len() >= KILL_AFTER_ACKS);
+
+        let mut server = start(dir.path(), port);
+        let health = wait_healthy(&http, &base).await;
+        let indexed = health["reports"].as_u64().unwrap();
+
+        // Every acknowledged report is readable by id...
+        for (cid, id) in &acked {
+            let r = http
+                .get(format!("{base}/api/v1/reports/{id}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "acknowledged report {id} ({cid}) lost");
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["id"], *id);
+        }
+        // ... and a retry under its client id finds it rather than creating another.
+        let (cid, id) = acked.iter().next().unwrap();
+        let i: usize = cid.rsplit('-').next().unwrap().parse().unwrap();
+        let c: usize = cid.split('-').nth(1).unwrap().parse().unwrap();
+        let retry = http
+            .post(format!("{base}/api/v1/reports"))
+            .json(&report(cid, c * 10_000 + i))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(retry.status(), 200);
+        assert_eq!(retry.json::<Value>().await.unwrap()["id"], *id);
+
+        // The index (what lists and tiles read) holds exactly what the store holds.
+        let store = civicmap::store::Store::open_sqlite(dir.path())
+            .await
+            .unwrap();
+        let stored = store.count_reports().await.unwrap();
+        assert_eq!(indexed, stored, "index and store disagree after restart");
+        assert!(stored >= acked.len() as u64);
+        let mut listed = Vec::new();
+        let mut url = format!("{base}/api/v1/reports?limit=1000");
+        loop {
+            let page: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+            listed.extend(
+                page["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["id"].as_i64().unwrap()),
+            );
+            match page["next"].as_str() {
+                Some(next) => url = format!("{base}{next}"),
+                None => break,
+            }
+        }
+        assert_eq!(listed.len() as u64, stored);
+        for id in acked.values() {
+            assert!(
+                listed.binary_search_by(|x| id.cmp(x)).is_ok(),
+                "report {id} missing from the index listing"
+            );
+        }
+        store.close().await;
+        server.kill().unwrap();
+        server.wait().unwrap();
+    });
+}

@@ -1,0 +1,878 @@
+//! The durable store: round trips, idempotency, group commit, durability
+//! settings, constraint errors. Each test opens its own store in a temporary
+//! directory.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use civicmap::store::{
+    ConstraintKind, Inserted, LayerRow, ProjectRow, ReportRow, Store, StoreError, Writer,
+};
+
+/// A valid report; `i` varies the text fields and the position.
+fn report(i: usize) -> ReportRow {
+    let f = i as f64;
+    ReportRow {
+        id: 0,
+        client_id: None,
+        kind: if i.is_multiple_of(3) {
+            "contribution"
+        } else {
+            "anomaly"
+        }
+        .to_owned(),
+        category: format!("category_{}", i % 10),
+        subcategory: i.is_multiple_of(2).then(|| format!("sub_{}", i % 7)),
+        description: format!("Report number {i}: « accents », emoji 🚲 and a\nnewline."),
+        lon: 2.25 + (f * 0.000_013_7) % 0.17,
+        lat: 48.81 + (f * 0.000_007_3) % 0.09,
+        address: Some(format!("{} rue de Rivoli, 75001 Paris", i % 200)),
+        channel: ["ios", "android", "web", "back_office"][i % 4].to_owned(),
+        created_at_ms: 1_700_000_000_000 + i as i64 * 1_000,
+        status: ["new", "to_process", "done"][i % 3].to_owned(),
+        campaign: i.is_multiple_of(5).then(|| "printemps".to_owned()),
+        contact: i
+            .is_multiple_of(4)
+            .then(|| format!("person{i}@example.org")),
+        h3: 0x08c1_fb46_622d_bfff_i64 + i as i64,
+        districts: [
+            Some(format!("arrondissement:7510{}", 1 + i % 9)),
+            Some(format!("quartier:{}", i % 80)),
+            (!i.is_multiple_of(6)).then(|| format!("conseil_quartier:{}", i % 121)),
+            Some(format!("iris:{:09}", 751_010_000 + i % 992)),
+            i.is_multiple_of(7)
+                .then(|| "working_class:QP075001".to_owned()),
+        ],
+        seed: i.is_multiple_of(11),
+    }
+}
+
+fn with_client_id(mut row: ReportRow, client_id: &str) -> ReportRow {
+    row.client_id = Some(client_id.to_owned());
+    row
+}
+
+async fn open(dir: &tempfile::TempDir) -> Store {
+    match Store::open_sqlite(dir.path()).await {
+        Ok(store) => store,
+        Err(e) => panic!("cannot open store: {e}"),
+    }
+}
+
+fn new_rows(inserted: Vec<Inserted>) -> Vec<ReportRow> {
+    inserted
+        .into_iter()
+        .map(|i| match i {
+            Inserted::New(r) => r,
+            Inserted::Existing(r) => panic!("expected a new row, got existing {}", r.id),
+        })
+        .collect()
+}
+
+fn project(id: i64) -> ProjectRow {
+    ProjectRow {
+        id,
+        title: Some(format!("Végétaliser la rue {id}")),
+        edition: 2023,
+        theme: Some("Environnement".to_owned()),
+        lead_department: Some("DEVE".to_owned()),
+        budget_eur: 150_000 + id,
+        scale: "arrondissement".to_owned(),
+        address: Some("12 rue de la Roquette".to_owned()),
+        arrondissement_code: Some("75111".to_owned()),
+        working_class_flag: id % 2 == 0,
+        progress: Some("TRAVAUX".to_owned()),
+        studies_start: Some("2023-01".to_owned()),
+        procedures_start: None,
+        works_start: Some("2024-03".to_owned()),
+        delivery_planned: Some("2025-06".to_owned()),
+        opened: None,
+        url: Some(format!("https://example.org/projets/{id}")),
+        lon: Some(2.372_1),
+        lat: Some(48.855_4),
+        geocode_quality: Some("address".to_owned()),
+        h3: Some(0x08c1_fb46_622d_bfff),
+        districts: [
+            Some("arrondissement:75111".to_owned()),
+            Some("quartier:43".to_owned()),
+            None,
+            Some("iris:751114301".to_owned()),
+            None,
+        ],
+    }
+}
+
+fn layer(version: &str) -> LayerRow {
+    LayerRow {
+        layer: "working_class".to_owned(),
+        version: version.to_owned(),
+        source: "ANCT, QPV 2024".to_owned(),
+        official: true,
+        valid_from: Some("2024-01-01".to_owned()),
+        valid_to: None,
+        code_property: "code_qp".to_owned(),
+        name_property: "lib_qp".to_owned(),
+        geojson: r#"{"type":"FeatureCollection","features":[]}"#.to_owned(),
+        imported_at_ms: 1_720_000_000_000,
+    }
+}
+
+#[tokio::test]
+async fn every_field_of_a_report_survives_a_round_trip_including_the_contact() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let mut full = with_client_id(report(0), "client-0");
+    full.contact = Some("jeanne@example.org".to_owned());
+    full.subcategory = Some("sub".to_owned());
+    full.campaign = Some("campaign".to_owned());
+    full.districts[2] = Some("conseil_quartier:1".to_owned());
+    full.districts[4] = Some("working_class:QP075001".to_owned());
+    full.seed = true;
+    full.lon = 2.294_481_234_567_891;
+    full.lat = -48.858_370_987_654_32;
+    full.h3 = i64::MIN + 7; // an H3 index above i64::MAX, reinterpreted
+    let mut sparse = report(1);
+    sparse.subcategory = None;
+    sparse.address = None;
+    sparse.campaign = None;
+    sparse.contact = None;
+    sparse.districts = Default::default();
+
+    let stored = new_rows(
+        store
+            .insert_reports(vec![full.clone(), sparse.clone()])
+            .await
+            .unwrap(),
+    );
+    assert!(stored[0].id > 0 && stored[1].id > stored[0].id);
+    for (mut expected, got) in [full, sparse].into_iter().zip(&stored) {
+        expected.id = got.id;
+        assert_eq!(got, &expected);
+        assert_eq!(
+            store.report(got.id).await.unwrap().as_ref(),
+            Some(&expected)
+        );
+    }
+    let by_client = store
+        .report_by_client_id("client-0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_client.contact.as_deref(), Some("jeanne@example.org"));
+    assert_eq!(store.report(9_999).await.unwrap(), None);
+    assert_eq!(store.report_by_client_id("nobody").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn reports_by_ids_come_back_in_the_order_asked_and_skip_unknown_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let rows = new_rows(
+        store
+            .insert_reports((0..5).map(report).collect())
+            .await
+            .unwrap(),
+    );
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let asked = [ids[3], 12_345, ids[0], ids[4], ids[0]];
+    let got: Vec<i64> = store
+        .reports_by_ids(&asked)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(got, [ids[3], ids[0], ids[4], ids[0]]);
+    assert!(store.reports_by_ids(&[]).await.unwrap().is_empty());
+    assert_eq!(store.count_reports().await.unwrap(), 5);
+}
+
+#[tokio::test]
+async fn a_client_id_already_stored_returns_the_stored_row_across_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let first = new_rows(
+        store
+            .insert_reports(vec![with_client_id(report(1), "abc")])
+            .await
+            .unwrap(),
+    );
+
+    // A retry with the same client id, even with other content, changes nothing.
+    let retry = store
+        .insert_reports(vec![with_client_id(report(2), "abc"), report(3)])
+        .await
+        .unwrap();
+    assert_eq!(retry[0], Inserted::Existing(first[0].clone()));
+    assert!(retry[1].is_new());
+    assert_eq!(store.count_reports().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_client_id_repeated_within_one_batch_gives_one_new_and_one_existing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let out = store
+        .insert_reports(vec![
+            with_client_id(report(1), "dup"),
+            report(2),
+            with_client_id(report(3), "dup"),
+        ])
+        .await
+        .unwrap();
+    let Inserted::New(first) = &out[0] else {
+        panic!("first occurrence must be new: {out:?}")
+    };
+    assert!(out[1].is_new());
+    assert_eq!(out[2], Inserted::Existing(first.clone()));
+    assert_eq!(store.count_reports().await.unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_submitters_get_distinct_ids_and_every_row_is_stored() {
+    const SUBMITTERS: usize = 64;
+    const PER_SUBMITTER: usize = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let writer = Writer::spawn(store.clone(), 256);
+    let mut tasks = Vec::new();
+    for s in 0..SUBMITTERS {
+        let writer = writer.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for k in 0..PER_SUBMITTER {
+                let row = with_client_id(report(s * PER_SUBMITTER + k), &format!("c-{s}-{k}"));
+                let Inserted::New(stored) = writer.submit(row).await.unwrap() else {
+                    panic!("a fresh client id must be new")
+                };
+                ids.push(stored.id);
+            }
+            ids
+        }));
+    }
+    let mut ids = HashSet::new();
+    for t in tasks {
+        for id in t.await.unwrap() {
+            assert!(ids.insert(id), "id {id} given twice");
+        }
+    }
+    assert_eq!(ids.len(), SUBMITTERS * PER_SUBMITTER);
+    assert_eq!(store.count_reports().await.unwrap() as usize, ids.len());
+    let ids: Vec<i64> = ids.into_iter().collect();
+    assert_eq!(store.reports_by_ids(&ids).await.unwrap().len(), ids.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_on_commit_hook_sees_exactly_the_committed_rows_before_submit_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let seen: Arc<Mutex<Vec<Inserted>>> = Arc::default();
+    let hook_seen = Arc::clone(&seen);
+    let writer = Writer::spawn_with_hook(store.clone(), 64, move |batch: &[Inserted]| {
+        hook_seen.lock().unwrap().extend_from_slice(batch);
+    });
+
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let writer = writer.clone();
+        let seen = Arc::clone(&seen);
+        tasks.push(tokio::spawn(async move {
+            let mut row = with_client_id(report(i), &format!("hook-{}", i % 30));
+            if i == 17 {
+                row.lat = 95.0; // refused: the hook must never see it
+            }
+            let outcome = writer.submit(row).await;
+            if let Ok(outcome) = &outcome {
+                // Visible to the hook's owner as soon as submit returns.
+                let seen = seen.lock().unwrap();
+                assert!(seen.iter().any(|s| s.row().id == outcome.row().id));
+            }
+            outcome
+        }));
+    }
+    let mut acknowledged = BTreeSet::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap() {
+            Ok(Inserted::New(r)) => {
+                acknowledged.insert(r.id);
+            }
+            Ok(Inserted::Existing(_)) => {}
+            Err(e) => assert_eq!(
+                (i, e.constraint_kind()),
+                (17, Some(ConstraintKind::Check)),
+                "only the bad row fails: {e}"
+            ),
+        }
+    }
+    let hooked: BTreeSet<i64> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|i| i.is_new())
+        .map(|i| i.row().id)
+        .collect();
+    let mut committed = BTreeSet::new();
+    store
+        .load_index_rows(|r| {
+            committed.insert(r.id);
+        })
+        .await
+        .unwrap();
+    assert_eq!(hooked, committed);
+    assert_eq!(acknowledged, committed);
+    assert_eq!(
+        committed.len(),
+        29,
+        "30 client ids, one of them only on the refused row"
+    );
+}
+
+#[tokio::test]
+async fn a_check_violation_is_a_constraint_error_and_commits_nothing_of_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    store.insert_reports(vec![report(0)]).await.unwrap();
+    type Spoil = fn(&mut ReportRow);
+    let cases: [(&str, Spoil); 6] = [
+        ("longitude out of range", |r| r.lon = 181.0),
+        ("latitude out of range", |r| r.lat = -90.5),
+        ("unknown kind", |r| r.kind = "complaint".to_owned()),
+        ("unknown status", |r| r.status = "lost".to_owned()),
+        ("unknown channel", |r| r.channel = "fax".to_owned()),
+        ("empty district id", |r| {
+            r.districts[1] = Some(String::new())
+        }),
+    ];
+    for (what, spoil) in cases {
+        let mut bad = report(2);
+        spoil(&mut bad);
+        let err = store
+            .insert_reports(vec![report(1), bad, report(3)])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.constraint_kind(),
+            Some(ConstraintKind::Check),
+            "{what}: {err}"
+        );
+        assert!(err.is_constraint());
+        assert_eq!(
+            store.count_reports().await.unwrap(),
+            1,
+            "{what}: nothing committed"
+        );
+    }
+    let mut nan = report(4);
+    nan.lon = f64::NAN;
+    let err = store.insert_reports(vec![nan]).await.unwrap_err();
+    assert!(err.is_constraint(), "NaN is refused as a constraint: {err}");
+    assert!(!matches!(err, StoreError::Io(_) | StoreError::Database(_)));
+    // The store still works after refusing batches.
+    assert!(store.insert_reports(vec![report(5)]).await.unwrap()[0].is_new());
+}
+
+#[tokio::test]
+async fn debug_of_a_report_row_does_not_show_the_contact() {
+    let mut row = report(0);
+    row.contact = Some("secret.person@example.org".to_owned());
+    let shown = format!("{row:?} {row:#?} {:?}", Inserted::New(row.clone()));
+    assert!(!shown.contains("secret.person"), "{shown}");
+    assert!(shown.contains("<redacted>"));
+    assert!(shown.contains("Report number 0"), "other fields are shown");
+}
+
+#[tokio::test]
+async fn the_store_runs_in_wal_mode_with_full_synchronous_and_foreign_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let p = store.sqlite_pragmas().await.unwrap().unwrap();
+    assert_eq!(p.journal_mode, "wal");
+    assert_eq!(p.synchronous, 2, "FULL");
+    assert!(p.foreign_keys);
+    assert!(
+        p.busy_timeout_ms >= 1_000,
+        "busy timeout {} ms",
+        p.busy_timeout_ms
+    );
+    assert!(dir.path().join(civicmap::store::DB_FILE_NAME).is_file());
+}
+
+#[tokio::test]
+async fn the_data_directory_is_created_when_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("a/b/data");
+    let store = Store::open_sqlite(&nested).await.unwrap();
+    assert_eq!(store.count_reports().await.unwrap(), 0);
+    assert!(nested.join("civicmap.db").is_file());
+}
+
+#[tokio::test]
+async fn data_survives_dropping_and_reopening_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = {
+        let store = open(&dir).await;
+        let rows = new_rows(
+            store
+                .insert_reports(vec![report(1), report(2)])
+                .await
+                .unwrap(),
+        );
+        store.meta_set("seeded", "1").await.unwrap();
+        rows
+        // dropped without close(): committed data must not depend on it
+    };
+    let store = open(&dir).await;
+    assert_eq!(
+        store.report(first[1].id).await.unwrap().as_ref(),
+        Some(&first[1])
+    );
+    assert_eq!(
+        store.meta_get("seeded").await.unwrap().as_deref(),
+        Some("1")
+    );
+    // Ids keep increasing after a reopen.
+    let next = new_rows(store.insert_reports(vec![report(3)]).await.unwrap());
+    assert!(next[0].id > first[1].id);
+    store.close().await;
+    let store = open(&dir).await;
+    assert_eq!(store.count_reports().await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn migrations_are_applied_once_and_reopening_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..3_u64 {
+        let store = open(&dir).await;
+        assert_eq!(store.count_reports().await.unwrap(), round);
+        store
+            .insert_reports(vec![report(round as usize)])
+            .await
+            .unwrap();
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn meta_values_are_set_replaced_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    assert_eq!(store.meta_get("reference_data").await.unwrap(), None);
+    store.meta_set("reference_data", "v1").await.unwrap();
+    store.meta_set("reference_data", "v2").await.unwrap();
+    assert_eq!(
+        store.meta_get("reference_data").await.unwrap().as_deref(),
+        Some("v2")
+    );
+}
+
+#[tokio::test]
+async fn projects_are_upserted_by_id_and_read_back_in_id_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let mut bare = project(3);
+    bare.title = None;
+    bare.lon = None;
+    bare.lat = None;
+    bare.h3 = None;
+    bare.districts = Default::default();
+    store
+        .insert_projects(vec![project(7), bare.clone(), project(5)])
+        .await
+        .unwrap();
+    let mut changed = project(7);
+    changed.progress = Some("FIN".to_owned());
+    changed.budget_eur = 1;
+    store.insert_projects(vec![changed.clone()]).await.unwrap();
+    assert_eq!(
+        store.projects().await.unwrap(),
+        vec![bare, project(5), changed]
+    );
+
+    let mut half_located = project(9);
+    half_located.lat = None;
+    let err = store.insert_projects(vec![half_located]).await.unwrap_err();
+    assert_eq!(err.constraint_kind(), Some(ConstraintKind::Check));
+}
+
+#[tokio::test]
+async fn layers_are_saved_replaced_by_version_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let mut old = layer("2015");
+    old.valid_from = Some("2015-01-01".to_owned());
+    old.valid_to = Some("2023-12-31".to_owned());
+    store.save_layer(layer("2024")).await.unwrap();
+    store.save_layer(old.clone()).await.unwrap();
+    let mut replaced = layer("2024");
+    replaced.geojson = r#"{"type":"FeatureCollection","features":[{"x":1}]}"#.to_owned();
+    store.save_layer(replaced.clone()).await.unwrap();
+    assert_eq!(store.layers().await.unwrap(), vec![old, replaced]);
+    let mut unknown = layer("1");
+    unknown.layer = "canton".to_owned();
+    assert!(store.save_layer(unknown).await.unwrap_err().is_constraint());
+}
+
+#[tokio::test]
+async fn districts_of_reports_and_projects_can_be_replaced_after_a_layer_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let rows = new_rows(
+        store
+            .insert_reports((0..300).map(report).collect())
+            .await
+            .unwrap(),
+    );
+    let moved: [Option<String>; 5] = [
+        Some("arrondissement:75120".to_owned()),
+        None,
+        None,
+        None,
+        Some("working_class:QP1".to_owned()),
+    ];
+    let updates: Vec<_> = rows
+        .iter()
+        .step_by(2)
+        .map(|r| (r.id, moved.clone()))
+        .collect();
+    let n = store
+        .update_report_districts(updates.clone())
+        .await
+        .unwrap();
+    assert_eq!(n, 150);
+    for r in &rows {
+        let got = store.report(r.id).await.unwrap().unwrap();
+        let expected = if (r.id - rows[0].id) % 2 == 0 {
+            &moved
+        } else {
+            &r.districts
+        };
+        assert_eq!(&got.districts, expected);
+    }
+    store
+        .insert_projects(vec![project(1), project(2)])
+        .await
+        .unwrap();
+    let n = store
+        .update_project_districts(vec![(2, moved.clone()), (404, moved.clone())])
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "an unknown id updates nothing");
+    let projects = store.projects().await.unwrap();
+    assert_eq!(projects[0].districts, project(1).districts);
+    assert_eq!(projects[1].districts, moved);
+}
+
+#[tokio::test]
+async fn index_rows_carry_the_light_fields_of_every_report_in_id_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let rows = new_rows(
+        store
+            .insert_reports((0..1_000).map(report).collect())
+            .await
+            .unwrap(),
+    );
+    let mut i = 0;
+    let n = store
+        .load_index_rows(|got| {
+            let r = &rows[i];
+            assert_eq!(
+                (got.id, got.lon, got.lat, got.kind, got.category, got.status),
+                (
+                    r.id,
+                    r.lon,
+                    r.lat,
+                    r.kind.as_str(),
+                    r.category.as_str(),
+                    r.status.as_str()
+                )
+            );
+            assert_eq!((got.created_at_ms, got.h3), (r.created_at_ms, r.h3));
+            assert_eq!(got.districts, r.districts.each_ref().map(Option::as_deref));
+            i += 1;
+        })
+        .await
+        .unwrap();
+    assert_eq!((n, i), (1_000, 1_000));
+}
+
+#[tokio::test]
+async fn coordinates_of_every_magnitude_come_out_of_the_boot_scan_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let values = [
+        0.0,
+        -0.0,
+        0.125,
+        -0.125,
+        0.124_999_999_999_999_99,
+        0.1,
+        3.0e-5,
+        -7.123_456_789_012_345e-3,
+        1e-300,
+        f64::MIN_POSITIVE,
+        5e-324,
+        -5e-324,
+        1.0,
+        2.294_481_234_567_891,
+        48.858_370_987_654_32,
+        89.999_999_999_999_99,
+        90.0,
+        -90.0,
+        179.999_999_999_999_97,
+        180.0,
+        -180.0,
+    ];
+    let mut rows = Vec::new();
+    for (i, &v) in values.iter().enumerate() {
+        let mut r = report(i);
+        r.lon = v;
+        r.lat = v.clamp(-90.0, 90.0);
+        rows.push(r);
+    }
+    // And a spread of ordinary values with every mantissa bit in use.
+    for i in 0..2_000_u64 {
+        let mut r = report(i as usize);
+        let x = (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 11) as f64 / (1_u64 << 53) as f64;
+        r.lon = -180.0 + 360.0 * x;
+        r.lat = 90.0 * (1.0 - 2.0 * x).powi(3);
+        rows.push(r);
+    }
+    let inserted = new_rows(store.insert_reports(rows).await.unwrap());
+    let ids: Vec<i64> = inserted.iter().map(|r| r.id).collect();
+    // What the store holds: the same numbers (SQLite keeps -0.0 as 0.0).
+    let stored = store.reports_by_ids(&ids).await.unwrap();
+    for (a, b) in inserted.iter().zip(&stored) {
+        assert!(
+            a.lon == b.lon && a.lat == b.lat,
+            "{} {} stored as {} {}",
+            a.lon,
+            a.lat,
+            b.lon,
+            b.lat
+        );
+    }
+    let mut seen = 0;
+    store
+        .load_index_rows(|got| {
+            let r = &stored[seen];
+            assert_eq!(got.id, r.id);
+            assert_eq!(
+                got.lon.to_bits(),
+                r.lon.to_bits(),
+                "lon {:e} came back {:e}",
+                r.lon,
+                got.lon
+            );
+            assert_eq!(
+                got.lat.to_bits(),
+                r.lat.to_bits(),
+                "lat {:e} came back {:e}",
+                r.lat,
+                got.lat
+            );
+            seen += 1;
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, stored.len());
+}
+
+#[tokio::test]
+async fn the_boot_scan_pages_through_many_reports_and_id_gaps_in_id_order() {
+    const REPORTS: usize = 40_000; // several pages of the scan
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let stored = new_rows(
+        store
+            .insert_reports((0..REPORTS).map(report).collect())
+            .await
+            .unwrap(),
+    );
+    let mut last = 0;
+    let mut n = 0;
+    let total = store
+        .load_index_rows(|r| {
+            assert!(r.id > last, "id order");
+            last = r.id;
+            n += 1;
+        })
+        .await
+        .unwrap();
+    assert_eq!((total, n), (REPORTS as u64, REPORTS));
+    assert_eq!(last, stored[REPORTS - 1].id);
+
+    // An empty store scans nothing.
+    let empty = tempfile::tempdir().unwrap();
+    let store = open(&empty).await;
+    assert_eq!(
+        store.load_index_rows(|_| panic!("no rows")).await.unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn separators_of_the_boot_scan_are_refused_in_categories_and_district_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let mut bad_category = report(0);
+    bad_category.category = "a\u{1f}b".to_owned();
+    let mut bad_district = report(1);
+    bad_district.districts[3] = Some("iris\u{1e}1".to_owned());
+    for bad in [bad_category, bad_district] {
+        let err = store.insert_reports(vec![bad]).await.unwrap_err();
+        assert_eq!(err.constraint_kind(), Some(ConstraintKind::Check), "{err}");
+    }
+    assert_eq!(store.count_reports().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn an_empty_batch_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    assert!(store.insert_reports(Vec::new()).await.unwrap().is_empty());
+    store.insert_projects(Vec::new()).await.unwrap();
+    assert_eq!(store.update_report_districts(Vec::new()).await.unwrap(), 0);
+    assert_eq!(store.count_reports().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_panicking_hook_reports_the_rows_as_committed_and_the_writer_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let writer = Writer::spawn_with_hook(store.clone(), 8, |batch: &[Inserted]| {
+        if batch.iter().any(|i| i.row().description.contains("boom")) {
+            panic!("hook failure");
+        }
+    });
+    let mut boom = with_client_id(report(0), "boom");
+    boom.description = "boom".to_owned();
+    let err = writer.submit(boom.clone()).await.unwrap_err();
+    assert!(matches!(err, StoreError::HookPanicked), "{err}");
+    // Committed all the same: a retry finds the stored row.
+    assert!(store.report_by_client_id("boom").await.unwrap().is_some());
+    assert!(writer.submit(report(1)).await.unwrap().is_new());
+    assert_eq!(store.count_reports().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_closed_store_fails_every_request_and_the_writer_keeps_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let writer = Writer::spawn(store.clone(), 8);
+    assert!(writer.submit(report(0)).await.unwrap().is_new());
+    store.close().await;
+    for i in 1..3 {
+        let err = writer.submit(report(i)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Io(_)), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn the_writer_task_ends_when_every_handle_is_dropped_after_committing_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let writer = Writer::spawn(store.clone(), 4);
+    let submits: Vec<_> = (0..20)
+        .map(|i| {
+            let w = writer.clone();
+            tokio::spawn(async move { w.submit(report(i)).await })
+        })
+        .collect();
+    drop(writer);
+    for s in submits {
+        assert!(s.await.unwrap().unwrap().is_new());
+    }
+    assert_eq!(store.count_reports().await.unwrap(), 20);
+}
+
+/// Throughput and boot-scan figures; run with
+/// `cargo test --release --test store -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, run in release"]
+async fn measure_group_commit_throughput_and_boot_scan() {
+    const SUBMITTERS: usize = 64;
+    const PER_SUBMITTER: usize = 500;
+    const BOOT_ROWS: usize = 1_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+
+    let writer = Writer::spawn(store.clone(), civicmap::store::DEFAULT_MAX_BATCH);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..SUBMITTERS)
+        .map(|s| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                for k in 0..PER_SUBMITTER {
+                    let row = with_client_id(report(s * PER_SUBMITTER + k), &format!("{s}-{k}"));
+                    writer.submit(row).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let n = SUBMITTERS * PER_SUBMITTER;
+    println!(
+        "group commit: {n} reports from {SUBMITTERS} submitters in {secs:.2} s = {:.0} reports/s",
+        n as f64 / secs
+    );
+
+    let started = Instant::now();
+    let mut i = n;
+    while i < BOOT_ROWS {
+        let batch: Vec<_> = (i..(i + 10_000).min(BOOT_ROWS)).map(report).collect();
+        i += batch.len();
+        store.insert_reports(batch).await.unwrap();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "bulk insert: {} reports in {secs:.2} s = {:.0} reports/s",
+        BOOT_ROWS - n,
+        (BOOT_ROWS - n) as f64 / secs
+    );
+
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..SUBMITTERS)
+        .map(|s| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                for k in 0..PER_SUBMITTER {
+                    writer
+                        .submit(report(BOOT_ROWS + s * PER_SUBMITTER + k))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "group commit into a store of {BOOT_ROWS} reports: {n} reports in {secs:.2} s = {:.0} reports/s",
+        n as f64 / secs
+    );
+
+    for _ in 0..3 {
+        let started = Instant::now();
+        let mut checksum = 0_i64;
+        let rows = store
+            .load_index_rows(|r| {
+                checksum = checksum
+                    .wrapping_add(r.id ^ r.h3 ^ r.districts[0].map_or(0, |d| d.len() as i64));
+            })
+            .await
+            .unwrap();
+        println!(
+            "boot scan: {rows} index rows in {:.3} s (checksum {checksum})",
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
