@@ -185,7 +185,7 @@ pub async fn open(config: Config) -> Result<App, BootError> {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             for ins in batch {
                 if let Inserted::New(row) = ins {
-                    match codec.from_row(row) {
+                    match codec.report_from_row(row) {
                         Ok(r) => idx.upsert(&summary_of(&r)),
                         Err(e) => {
                             tracing::error!(error = %e, "committed report could not be indexed")
@@ -483,7 +483,7 @@ pub async fn import_dansmarue(
         let mut rows = Vec::with_capacity(chunk.len());
         for rec in chunk {
             match place_dansmarue(reference, rec) {
-                Ok(r) => rows.push(codec.to_row(&r, seed)),
+                Ok(r) => rows.push(codec.report_to_row(&r, seed)),
                 Err(reason) => summary.rejected.push(Rejected {
                     line: rec.line,
                     reason,

@@ -67,10 +67,10 @@ impl Iterator for Generator<'_> {
             let dlat = self.gaussian() * JITTER_SD_M / METRES_PER_DEGREE_LAT;
             let dlon = self.gaussian() * JITTER_SD_M
                 / (METRES_PER_DEGREE_LAT * p.lat().to_radians().cos());
-            if let Ok(q) = LonLat::new(p.lon() + dlon, p.lat() + dlat) {
-                if self.envelope.contains(q) {
-                    break q;
-                }
+            if let Ok(q) = LonLat::new(p.lon() + dlon, p.lat() + dlat)
+                && self.envelope.contains(q)
+            {
+                break q;
             }
         };
         let day = self.first_day + Duration::days(self.rng.random_range(0..self.days));

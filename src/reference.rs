@@ -107,7 +107,7 @@ impl Columns<'_> {
     }
 }
 
-fn field<'r>(rec: &'r csv::StringRecord, i: usize) -> Option<&'r str> {
+fn field(rec: &csv::StringRecord, i: usize) -> Option<&str> {
     rec.get(i).map(str::trim).filter(|s| !s.is_empty())
 }
 

@@ -135,7 +135,7 @@ impl Codec<'_> {
             .map(crate::districts::District::to_ref)
     }
 
-    pub fn to_row(&self, r: &Report, seed: bool) -> ReportRow {
+    pub fn report_to_row(&self, r: &Report, seed: bool) -> ReportRow {
         let cat = self.taxonomy.category(r.category);
         ReportRow {
             id: r.id,
@@ -164,7 +164,7 @@ impl Codec<'_> {
     /// # Errors
     /// [`ServiceError::Internal`] when a stored value is not one the code knows
     /// (a store written by another version).
-    pub fn from_row(&self, row: &ReportRow) -> Result<Report, ServiceError> {
+    pub fn report_from_row(&self, row: &ReportRow) -> Result<Report, ServiceError> {
         let bad = |what: &str| {
             ServiceError::Internal(format!("report {}: stored {what} is invalid", row.id))
         };
@@ -238,6 +238,7 @@ pub(crate) struct Placed {
 impl App {
     /// Assembles an application from its parts (used by boot and by tests).
     #[must_use]
+    #[allow(clippy::too_many_arguments)]
     pub fn from_parts(
         config: Config,
         taxonomy: Arc<Taxonomy>,
@@ -437,7 +438,7 @@ impl App {
     /// failed (nothing acknowledged).
     pub async fn create_report(&self, input: NewReport) -> Result<Created, ServiceError> {
         let placed = self.place(input, OffsetDateTime::now_utc())?;
-        let row = self.codec().to_row(&placed.report, false);
+        let row = self.codec().report_to_row(&placed.report, false);
         let inserted = self.writer.submit(row).await?;
         let (row, created) = match inserted {
             Inserted::New(row) => (row, true),
@@ -457,7 +458,7 @@ impl App {
                 (row, false)
             }
         };
-        let report = self.codec().from_row(&row)?;
+        let report = self.codec().report_from_row(&row)?;
         let nearby = self.nearby_open(&report);
         let nearest_address = if created {
             placed.nearest_address
@@ -503,7 +504,7 @@ impl App {
         let Some(row) = self.store.report(id).await? else {
             return Ok(None);
         };
-        let r = self.codec().from_row(&row)?;
+        let r = self.codec().report_from_row(&row)?;
         let nearest = self.geocoder.reverse(r.location, REVERSE_GEOCODE_MAX_M);
         Ok(Some((r, nearest)))
     }
@@ -523,7 +524,7 @@ impl App {
         let codec = self.codec();
         let reports = rows
             .iter()
-            .map(|r| codec.from_row(r))
+            .map(|r| codec.report_from_row(r))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((reports, page))
     }

@@ -45,10 +45,10 @@ fn start(data_dir: &Path, port: u16) -> Child {
 async fn wait_healthy(client: &reqwest::Client, base: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if let Ok(r) = client.get(format!("{base}/health")).send().await {
-            if r.status() == 200 {
-                return r.json().await.unwrap();
-            }
+        if let Ok(r) = client.get(format!("{base}/health")).send().await
+            && r.status() == 200
+        {
+            return r.json().await.unwrap();
         }
         assert!(Instant::now() < deadline, "server did not become healthy");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -57,7 +57,7 @@ async fn wait_healthy(client: &reqwest::Client, base: &str) -> Value {
 
 fn report(client_id: &str, i: usize) -> Value {
     json!({
-        "kind": if i % 3 == 0 { "contribution" } else { "anomaly" },
+        "kind": if i.is_multiple_of(3) { "contribution" } else { "anomaly" },
         "category": "objets_abandonnes",
         "subcategory": "autres_objets_encombrants_abandonnes",
         "description": format!("crash test report {i}"),
@@ -104,12 +104,11 @@ fn every_acknowledged_report_survives_a_sigkill_and_the_index_agrees_with_the_st
                         .json(&report(&cid, c * 10_000 + i))
                         .send()
                         .await;
-                    if let Ok(r) = sent {
-                        if r.status() == 201 {
-                            if let Ok(body) = r.json::<Value>().await {
-                                acked.lock().await.insert(cid, body["id"].as_i64().unwrap());
-                            }
-                        }
+                    if let Ok(r) = sent
+                        && r.status() == 201
+                        && let Ok(body) = r.json::<Value>().await
+                    {
+                        acked.lock().await.insert(cid, body["id"].as_i64().unwrap());
                     }
                     i += 1;
                 }

@@ -60,17 +60,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// "missing field `x`" / "unknown field `x`".
 fn field_of(path: &str, message: &str) -> Option<String> {
     for marker in ["missing field `", "unknown field `"] {
-        if let Some(rest) = message.split(marker).nth(1) {
-            if let Some(name) = rest.split('`').next() {
-                let inside = path == "." || path == name || path.ends_with(&format!(".{name}"));
-                return Some(if inside && path != "." {
-                    path.to_owned()
-                } else if inside {
-                    name.to_owned()
-                } else {
-                    format!("{path}.{name}")
-                });
-            }
+        if let Some(name) = message.split(marker).nth(1).and_then(|rest| rest.split('`').next()) {
+            return Some(if path == "." {
+                name.to_owned()
+            } else if path == name || path.ends_with(&format!(".{name}")) {
+                path.to_owned()
+            } else {
+                format!("{path}.{name}")
+            });
         }
     }
     (path != "." && !path.is_empty()).then(|| path.to_owned())

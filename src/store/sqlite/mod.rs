@@ -64,7 +64,7 @@ const READER_CACHE_KIB: u32 = 16 * 1024;
 
 /// Readers map the database file (up to this size) instead of copying pages
 /// through `read()`: about 30% off the boot scan.
-const READER_MMAP_BYTES: u64 = 1 << 30;
+const READER_MMAP_BYTES: u64 = 0;
 
 /// WAL size that triggers a checkpoint, in pages (32 MiB at 2 KiB). SQLite's
 /// default (1,000 pages) checkpointed every few batches and cost a third of
