@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use civicmap::boot::{self, BootError};
 use civicmap::config::{Config, PARIS_ENVELOPE};
 use civicmap::districts::DEFAULT_WORKING_CLASS_THRESHOLD;
-use civicmap::model::Layer;
+use civicmap::model::{Envelope, Layer};
 use civicmap::reference;
 use civicmap::store::{LayerRow, Store};
 
@@ -65,6 +65,25 @@ struct ServeArgs {
     /// belongs to the derived working-class layer.
     #[arg(long, default_value_t = DEFAULT_WORKING_CLASS_THRESHOLD)]
     working_class_threshold: f64,
+    /// The served area, `minlon,minlat,maxlon,maxlat` (WGS84): reports outside are refused.
+    /// Default: Paris with a margin.
+    #[arg(long, env = "CIVICMAP_ENVELOPE", value_parser = parse_envelope)]
+    envelope: Option<Envelope>,
+}
+
+fn parse_envelope(s: &str) -> Result<Envelope, String> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("{p:?} is not a number"))
+        })
+        .collect::<Result<_, _>>()?;
+    let [a, b, c, d] = v[..] else {
+        return Err("expected minlon,minlat,maxlon,maxlat".into());
+    };
+    Envelope::new(a, b, c, d).map_err(|e| e.to_string())
 }
 
 #[derive(Subcommand)]
@@ -170,6 +189,9 @@ async fn serve(args: ServeArgs) -> Result<(), BootError> {
     config.listen = args.listen;
     config.seed_reports = !args.no_seed;
     config.working_class_threshold = args.working_class_threshold;
+    if let Some(envelope) = args.envelope {
+        config.envelope = envelope;
+    }
     let app = Arc::new(boot::open(config.clone()).await?);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

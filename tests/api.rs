@@ -545,3 +545,69 @@ fn unknown_routes_answer_404_in_json() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json()["error"], "not_found");
 }
+
+mod never_a_server_error {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_json_number() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<f64>()
+                .prop_filter("JSON has no NaN or infinity", |v| v.is_finite())
+                .prop_map(|v| json!(v)),
+            (-200.0..200.0_f64).prop_map(|v| json!(v)),
+            (2.2..2.5_f64).prop_map(|v| json!(v)),
+            (48.8..48.93_f64).prop_map(|v| json!(v)),
+            any::<i64>().prop_map(|v| json!(v)),
+            ".*".prop_map(|s| json!(s)),
+            Just(Value::Null),
+        ]
+    }
+
+    fn any_text() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            ".{0,40}".prop_map(|s| json!(s)),
+            Just(json!("anomaly")),
+            Just(json!("contribution")),
+            Just(json!("proprete")),
+            any::<i32>().prop_map(|v| json!(v)),
+            Just(Value::Null),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        #[test]
+        fn arbitrary_report_bodies_get_2xx_or_4xx_never_5xx(
+            kind in any_text(), category in any_text(), subcategory in any_text(),
+            lon in any_json_number(), lat in any_json_number(), address in any_text(),
+            channel in any_text(), contact in any_text(),
+        ) {
+            let body = json!({
+                "kind": kind, "category": category, "subcategory": subcategory,
+                "lon": lon, "lat": lat, "address": address, "channel": channel, "contact": contact,
+                "client_id": client_id("fuzz"),
+            });
+            let r = post_json("/api/v1/reports", &body);
+            prop_assert!(r.status.is_success() || r.status.is_client_error(), "{} for {body}: {}", r.status, r.text());
+            prop_assert!(r.json().is_object());
+        }
+
+        #[test]
+        fn arbitrary_query_strings_get_2xx_or_4xx_never_5xx(
+            route in prop_oneof![
+                Just("/api/v1/reports"), Just("/api/v1/projects"), Just("/api/v1/districts"),
+                Just("/api/v1/districts/at"), Just("/api/v1/geocode"), Just("/api/v1/geocode/reverse"),
+            ],
+            key in prop_oneof![
+                "(bbox|limit|cursor|lon|lat|q|from|to|layer|district|edition|kind|status|category|date)", "[a-z]{1,6}",
+            ],
+            value in "[ -~]{0,30}",
+        ) {
+            let encoded: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
+            let r = get(&format!("{route}?{key}={encoded}"));
+            prop_assert!(r.status.is_success() || r.status.is_client_error(), "{} for {route}?{key}={value}: {}", r.status, r.text());
+        }
+    }
+}

@@ -14,8 +14,10 @@ use serde_json::{Value, json};
 
 /// Concurrent posting clients.
 const CLIENTS: usize = 16;
-/// Acknowledged reports after which the server is killed.
-const KILL_AFTER_ACKS: usize = 400;
+/// Acknowledged reports per round (times the round number) after which the server is killed.
+const KILL_AFTER_ACKS: usize = 300;
+/// Kill-and-restart rounds.
+const ROUNDS: usize = 3;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -69,7 +71,7 @@ fn report(client_id: &str, i: usize) -> Value {
 }
 
 #[test]
-fn every_acknowledged_report_survives_a_sigkill_and_the_index_agrees_with_the_store() {
+fn every_acknowledged_report_survives_repeated_sigkills_and_the_index_agrees_with_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -82,59 +84,65 @@ fn every_acknowledged_report_survives_a_sigkill_and_the_index_agrees_with_the_st
             .unwrap();
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
-        let mut server = start(dir.path(), port);
-        wait_healthy(&http, &base).await;
-
-        let acked: Arc<tokio::sync::Mutex<BTreeMap<String, i64>>> = Arc::default();
-        let killed = Arc::new(AtomicBool::new(false));
-        let mut tasks = Vec::new();
-        for c in 0..CLIENTS {
-            let (http, base, acked, killed) = (
-                http.clone(),
-                base.clone(),
-                Arc::clone(&acked),
-                Arc::clone(&killed),
-            );
-            tasks.push(tokio::spawn(async move {
-                let mut i = 0;
-                while !killed.load(Ordering::Relaxed) {
-                    let cid = format!("crash-{c}-{i}");
-                    let sent = http
-                        .post(format!("{base}/api/v1/reports"))
-                        .json(&report(&cid, c * 10_000 + i))
-                        .send()
-                        .await;
-                    if let Ok(r) = sent
-                        && r.status() == 201
-                        && let Ok(body) = r.json::<Value>().await
-                    {
-                        acked.lock().await.insert(cid, body["id"].as_i64().unwrap());
+        // client id -> (acknowledged id, the body index used to post it)
+        let acked: Arc<tokio::sync::Mutex<BTreeMap<String, (i64, usize)>>> = Arc::default();
+        for round in 0..ROUNDS {
+            let mut server = start(dir.path(), port);
+            wait_healthy(&http, &base).await;
+            let before = acked.lock().await.len();
+            let killed = Arc::new(AtomicBool::new(false));
+            let mut tasks = Vec::new();
+            for c in 0..CLIENTS {
+                let (http, base, acked, killed) = (
+                    http.clone(),
+                    base.clone(),
+                    Arc::clone(&acked),
+                    Arc::clone(&killed),
+                );
+                tasks.push(tokio::spawn(async move {
+                    let mut i = 0;
+                    while !killed.load(Ordering::Relaxed) {
+                        let cid = format!("crash-{round}-{c}-{i}");
+                        let n = (round * CLIENTS + c) * 100_000 + i;
+                        let sent = http
+                            .post(format!("{base}/api/v1/reports"))
+                            .json(&report(&cid, n))
+                            .send()
+                            .await;
+                        if let Ok(r) = sent
+                            && r.status() == 201
+                            && let Ok(body) = r.json::<Value>().await
+                        {
+                            acked
+                                .lock()
+                                .await
+                                .insert(cid, (body["id"].as_i64().unwrap(), n));
+                        }
+                        i += 1;
                     }
-                    i += 1;
-                }
-            }));
-        }
-        loop {
-            if acked.lock().await.len() >= KILL_AFTER_ACKS {
-                break;
+                }));
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        server.kill().unwrap(); // SIGKILL on Unix: no shutdown hook runs.
-        server.wait().unwrap();
-        killed.store(true, Ordering::Relaxed);
-        for t in tasks {
-            t.await.unwrap();
+            // Kill at a different depth each round, while all clients are mid-stream.
+            let kill_at = before + KILL_AFTER_ACKS * (round + 1);
+            while acked.lock().await.len() < kill_at {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            server.kill().unwrap(); // SIGKILL on Unix: no shutdown hook runs.
+            server.wait().unwrap();
+            killed.store(true, Ordering::Relaxed);
+            for t in tasks {
+                t.await.unwrap();
+            }
         }
         let acked = acked.lock().await.clone();
-        assert!(acked.len() >= KILL_AFTER_ACKS);
+        assert!(acked.len() >= KILL_AFTER_ACKS * ROUNDS);
 
         let mut server = start(dir.path(), port);
         let health = wait_healthy(&http, &base).await;
         let indexed = health["reports"].as_u64().unwrap();
 
         // Every acknowledged report is readable by id...
-        for (cid, id) in &acked {
+        for (cid, (id, _)) in &acked {
             let r = http
                 .get(format!("{base}/api/v1/reports/{id}"))
                 .send()
@@ -145,17 +153,16 @@ fn every_acknowledged_report_survives_a_sigkill_and_the_index_agrees_with_the_st
             assert_eq!(body["id"], *id);
         }
         // ... and a retry under its client id finds it rather than creating another.
-        let (cid, id) = acked.iter().next().unwrap();
-        let i: usize = cid.rsplit('-').next().unwrap().parse().unwrap();
-        let c: usize = cid.split('-').nth(1).unwrap().parse().unwrap();
-        let retry = http
-            .post(format!("{base}/api/v1/reports"))
-            .json(&report(cid, c * 10_000 + i))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(retry.status(), 200);
-        assert_eq!(retry.json::<Value>().await.unwrap()["id"], *id);
+        for (cid, (id, n)) in acked.iter().step_by(97) {
+            let retry = http
+                .post(format!("{base}/api/v1/reports"))
+                .json(&report(cid, *n))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(retry.status(), 200, "{cid}");
+            assert_eq!(retry.json::<Value>().await.unwrap()["id"], *id);
+        }
 
         // The index (what lists and tiles read) holds exactly what the store holds.
         let store = civicmap::store::Store::open_sqlite(dir.path())
@@ -181,7 +188,7 @@ fn every_acknowledged_report_survives_a_sigkill_and_the_index_agrees_with_the_st
             }
         }
         assert_eq!(listed.len() as u64, stored);
-        for id in acked.values() {
+        for (id, _) in acked.values() {
             assert!(
                 listed.binary_search_by(|x| id.cmp(x)).is_ok(),
                 "report {id} missing from the index listing"

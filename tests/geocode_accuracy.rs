@@ -89,6 +89,7 @@ fn dansmarue_addresses_land_within_50_m_of_their_reports() {
         (0usize, 0usize, 0usize, 0usize, 0usize);
     let mut distances = Vec::with_capacity(40_000);
     let mut misses: Vec<String> = Vec::new();
+    let mut dump = std::env::var("GEOCODE_DUMP").ok().map(|p| csv::Writer::from_path(p).unwrap());
     for rec in rdr.records() {
         let rec = rec.unwrap();
         let truth = LonLat::new(rec[c_lon].parse().unwrap(), rec[c_lat].parse().unwrap()).unwrap();
@@ -104,6 +105,9 @@ fn dansmarue_addresses_land_within_50_m_of_their_reports() {
             continue;
         };
         let d = m.location.distance_m(truth);
+        if let Some(w) = dump.as_mut() {
+            w.write_record([address, &rec[c_post], &m.label, &format!("{}", m.location.lon()), &format!("{}", m.location.lat()), &format!("{d:.1}"), m.precision.as_str(), &format!("{:.3}", m.score), &rec[c_lon], &rec[c_lat]]).unwrap();
+        }
         distances.push(d);
         let exact = m.precision == MatchPrecision::HouseNumber && m.score >= 0.999;
         house_numbers += usize::from(m.precision == MatchPrecision::HouseNumber);

@@ -716,6 +716,36 @@ async fn the_boot_scan_pages_through_many_reports_and_id_gaps_in_id_order() {
 }
 
 #[tokio::test]
+async fn the_boot_scan_jumps_over_a_huge_gap_in_ids_written_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    store
+        .insert_reports((0..10).map(report).collect())
+        .await
+        .unwrap();
+    // Another program writes a report with an id far ahead.
+    let db = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join(civicmap::store::DB_FILE_NAME));
+    let other = sqlx::SqlitePool::connect_with(db).await.unwrap();
+    sqlx::query(
+        "INSERT INTO reports (id, kind, status, category, lon, lat, created_at_ms, h3, channel, \
+         description) VALUES (1000000000000, 'anomaly', 'new', 'c', 2.3, 48.8, 0, 0, 'web', '')",
+    )
+    .execute(&other)
+    .await
+    .unwrap();
+    other.close().await;
+
+    let mut ids = Vec::new();
+    let n = store.load_index_rows(|r| ids.push(r.id)).await.unwrap();
+    assert_eq!(n, 11);
+    assert_eq!(ids.last(), Some(&1_000_000_000_000));
+    // The store numbers the next report after it.
+    let next = new_rows(store.insert_reports(vec![report(11)]).await.unwrap());
+    assert_eq!(next[0].id, 1_000_000_000_001);
+}
+
+#[tokio::test]
 async fn separators_of_the_boot_scan_are_refused_in_categories_and_district_ids() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use geo::orient::{Direction, Orient};
 use serde::{Deserialize, Serialize};
 use time::Date;
 
@@ -137,7 +138,10 @@ pub async fn one(
     }
     let feature = geojson::Feature {
         bbox: None,
-        geometry: Some(geojson::Geometry::from(&d.geometry)),
+        // RFC 7946 §3.1.6: exterior rings counterclockwise, holes clockwise.
+        geometry: Some(geojson::Geometry::from(
+            &d.geometry.orient(Direction::Default),
+        )),
         id: Some(geojson::feature::Id::String(s.id)),
         properties: Some(properties),
         foreign_members: None,

@@ -64,7 +64,8 @@ pub enum StoreError {
         #[source]
         source: Arc<std::io::Error>,
     },
-    /// A durability setting is not what the store requires (checked at start-up).
+    /// A durability setting, or the SQLite version, is not what the store
+    /// requires (checked at start-up).
     #[error("PRAGMA {pragma} is {found}, expected {expected}")]
     Pragma {
         pragma: &'static str,

@@ -55,7 +55,8 @@ pub struct ReportRow {
     /// Subcategory code within the category.
     pub subcategory: Option<String>,
     pub description: String,
-    /// WGS84 longitude, degrees, in −180..=180.
+    /// WGS84 longitude, degrees, in −180..=180 (stored exactly, except that
+    /// SQLite keeps −0.0 as 0.0).
     pub lon: f64,
     /// WGS84 latitude, degrees, in −90..=90.
     pub lat: f64,

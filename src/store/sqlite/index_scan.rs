@@ -66,6 +66,9 @@ const SELECT_PAGE: &str = "SELECT count(*), group_concat(record, char(30)) \
          coalesce(iris, ''), coalesce(working_class, '')) AS record \
        FROM reports WHERE id >= $1 AND id < $2 ORDER BY id)";
 
+/// The first stored id at or after `$1`.
+const SELECT_NEXT_ID: &str = "SELECT min(id) FROM reports WHERE id >= $1";
+
 /// Streams every report's [`IndexRow`] to `f`, in id order; returns how many.
 pub(super) async fn load_index_rows<F>(readers: &SqlitePool, mut f: F) -> Result<u64, StoreError>
 where
@@ -79,16 +82,17 @@ where
         return Ok(0);
     };
 
+    // Pages [next_start, next_start + PAGE_IDS) are started in order.
     let mut next_start = min;
     let mut in_flight = VecDeque::with_capacity(PAGES_IN_FLIGHT);
-    let mut fill = |in_flight: &mut VecDeque<_>| {
-        while in_flight.len() < PAGES_IN_FLIGHT && next_start <= max {
+    let fill = |in_flight: &mut VecDeque<_>, next_start: &mut i64| {
+        while in_flight.len() < PAGES_IN_FLIGHT && *next_start <= max {
             let end = next_start.saturating_add(PAGE_IDS);
-            in_flight.push_back(fetch(readers, next_start, end));
-            next_start = end;
+            in_flight.push_back(fetch(readers, *next_start, end));
+            *next_start = end;
         }
     };
-    fill(&mut in_flight);
+    fill(&mut in_flight, &mut next_start);
 
     let mut total = 0_u64;
     while let Some(fetching) = in_flight.pop_front() {
@@ -96,11 +100,20 @@ where
             what: "boot scan task",
             detail: e.to_string(),
         })??;
-        fill(&mut in_flight);
         let count: i64 = page.try_get(0)?;
         let Some(packed) = page.try_get::<Option<&str>, _>(1)? else {
+            // A gap in the ids (none are made by this store, but a row may
+            // have been written by hand): jump to the next stored id rather
+            // than walk the gap page by page.
+            let next: Option<i64> = sqlx::query_scalar(SELECT_NEXT_ID)
+                .bind(next_start)
+                .fetch_one(readers)
+                .await?;
+            next_start = next.map_or(max.saturating_add(1), |n| n.max(next_start));
+            fill(&mut in_flight, &mut next_start);
             continue;
         };
+        fill(&mut in_flight, &mut next_start);
         let mut rows = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
         for record in packed.split('\u{1e}') {
             rows.push(parse_record(record)?);
