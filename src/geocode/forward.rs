@@ -25,8 +25,10 @@ const MAX_QUERY_CHARS: usize = 400;
 const MIN_SCORE: f64 = 0.3;
 /// Factor applied to matches outside the requested arrondissements.
 const OUT_OF_AREA_FACTOR: f64 = 0.5;
-/// A match outside the requested arrondissements is kept only if it scored
-/// at least this before the factor (a strong match, not a stray word).
+/// A match outside the requested arrondissements is kept only if its name
+/// scored at least this before the factor (a strong match, not a stray word),
+/// whether or not its number exists: a bridge or a boundary street is often
+/// given the postcode of its other end.
 const OUT_OF_AREA_MIN: f64 = 0.8;
 /// Fuzzy pass: share (idf-weighted) of a street name's words the query must have.
 const FUZZY_MIN_RECALL: f64 = 0.6;
@@ -340,6 +342,8 @@ const EXACT_NUMBER: f64 = 0.91;
 struct Scored {
     in_area: bool,
     score: f64,
+    /// The score without the placement factor (how well the name matches).
+    name_quality: f64,
     start: usize,
     end: usize,
     street: u32,
@@ -387,14 +391,15 @@ impl Index {
         let mut scored: Vec<Scored> = Vec::with_capacity(candidates.len());
         for c in &candidates {
             let placement = self.place(c.street, c.number.as_ref());
-            let score =
-                (c.name_score * (0.4 + 0.6 * c.coverage) * placement.factor).clamp(0.0, 1.0);
+            let name_quality = (c.name_score * (0.4 + 0.6 * c.coverage)).clamp(0.0, 1.0);
+            let score = (name_quality * placement.factor).clamp(0.0, 1.0);
             let bit = 1u32 << self.streets[c.street as usize].arrondissement;
             let in_area =
                 param_area.is_none_or(|m| m & bit != 0) && q.area.is_none_or(|m| m & bit != 0);
             scored.push(Scored {
                 in_area,
                 score,
+                name_quality,
                 start: c.start,
                 end: c.end,
                 street: c.street,
@@ -424,12 +429,11 @@ impl Index {
             scored[i].score *= 0.95;
         }
         scored.retain(|s| {
-            s.score
-                >= if s.in_area {
-                    MIN_SCORE
-                } else {
-                    OUT_OF_AREA_MIN
-                }
+            if s.in_area {
+                s.score >= MIN_SCORE
+            } else {
+                s.name_quality >= OUT_OF_AREA_MIN && s.score >= MIN_SCORE
+            }
         });
         for s in &mut scored {
             if !s.in_area {
@@ -860,9 +864,43 @@ impl Index {
             _ => 0.7,
         };
         Placement {
-            address: Some(best),
+            address: Some(self.interpolated(nums, h.numero).unwrap_or(best)),
             factor,
         }
+    }
+
+    /// A number missing between two numbers of its side of the street
+    /// (`14` between `12` and `18`): the address of the street nearest to
+    /// the point interpolated between them, which may be across the street
+    /// when that side has no address there. `None` when the number is not
+    /// between two numbers of its side.
+    fn interpolated(&self, nums: &[u32], numero: u32) -> Option<u32> {
+        let addr = |i: u32| &self.addresses[i as usize];
+        let side = |&&i: &&u32| {
+            let a = addr(i);
+            a.rep.is_empty() && (a.numero ^ numero) & 1 == 0
+        };
+        let below = nums
+            .iter()
+            .filter(side)
+            .filter(|&&i| addr(i).numero < numero)
+            .max_by_key(|&&i| addr(i).numero)?;
+        let above = nums
+            .iter()
+            .filter(side)
+            .filter(|&&i| addr(i).numero > numero)
+            .min_by_key(|&&i| addr(i).numero)?;
+        let (a, b) = (addr(*below), addr(*above));
+        let t = f64::from(numero - a.numero) / f64::from(b.numero - a.numero);
+        let (p, q) = (a.location, b.location);
+        let x = (p.lon() + t * (q.lon() - p.lon()), p.lat() + t * (q.lat() - p.lat()));
+        let cos = p.lat().to_radians().cos();
+        let d2 = |i: u32| {
+            let l = addr(i).location;
+            let (dx, dy) = ((l.lon() - x.0) * cos, l.lat() - x.1);
+            dx * dx + dy * dy
+        };
+        nums.iter().copied().min_by(|&i, &j| d2(i).total_cmp(&d2(j)))
     }
 }
 

@@ -38,7 +38,11 @@ pub const DEFAULT_MAX_BATCH: usize = 512;
 /// batch, in queue order (new rows and idempotent repeats alike).
 pub type OnCommit = Arc<dyn Fn(&[Inserted]) + Send + Sync>;
 
-/// Starts the group-commit task. See the [module docs](self).
+/// Starts the group-commit task: ONE task that takes every pending
+/// [`WriterHandle::submit`] (up to `max_batch`), stores them in one
+/// transaction, runs the `on_commit` hook, then answers each. A failed
+/// transaction acknowledges nothing of its batch; a constraint violation is
+/// isolated by splitting the batch so that only the offending rows fail.
 #[derive(Debug, Clone, Copy)]
 pub struct Writer;
 

@@ -302,6 +302,13 @@ impl SqliteStore {
             .connect_with(writer_options)
             .await?;
         MIGRATOR.run(&writer).await?;
+        // After a crash the WAL may hold up to WAL_AUTOCHECKPOINT_PAGES
+        // frames; copy them into the database now, so that readers (the
+        // boot scan first) need not look pages up in the WAL. PASSIVE: never
+        // waits for another process using the file.
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&writer)
+            .await?;
         let store = SqliteStore {
             readers: SqlitePoolOptions::new()
                 .max_connections(READER_CONNECTIONS)
