@@ -60,7 +60,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// "missing field `x`" / "unknown field `x`".
 fn field_of(path: &str, message: &str) -> Option<String> {
     for marker in ["missing field `", "unknown field `"] {
-        if let Some(name) = message.split(marker).nth(1).and_then(|rest| rest.split('`').next()) {
+        if let Some(name) = message
+            .split(marker)
+            .nth(1)
+            .and_then(|rest| rest.split('`').next())
+        {
             return Some(if path == "." {
                 name.to_owned()
             } else if path == name || path.ends_with(&format!(".{name}")) {

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 
 use super::dto::{PageJson, ProjectJson};
-use super::reports::{parse_bbox, parse_limit};
+use super::reports::{parse_bbox, parse_district, parse_limit};
 use super::{ApiError, ApiQuery, AppState};
 use crate::spatial::ProjectFilter;
 
@@ -26,24 +26,11 @@ pub async fn list(
     State(app): State<AppState>,
     ApiQuery(q): ApiQuery<ProjectQuery>,
 ) -> Result<Json<PageJson<ProjectJson>>, ApiError> {
-    let district = match &q.district {
-        Some(id) => {
-            let dense = app
-                .districts
-                .by_public_id(id)
-                .ok_or_else(|| ApiError::Unprocessable {
-                    field: "district".into(),
-                    message: format!("unknown district {id:?}"),
-                })?;
-            let layer = app
-                .districts
-                .get(dense)
-                .map(|d| d.layer)
-                .ok_or_else(|| ApiError::Internal(format!("district {dense} vanished")))?;
-            Some((layer, dense))
-        }
-        None => None,
-    };
+    let district = q
+        .district
+        .as_deref()
+        .map(|id| parse_district(&app, id))
+        .transpose()?;
     let edition = q
         .edition
         .as_deref()

@@ -11,8 +11,8 @@ use time::format_description::well_known::Rfc3339;
 use super::dto::{CreatedJson, NearbyJson, NewReportBody, PageJson, ReportJson};
 use super::{ApiError, ApiJson, ApiQuery, AppState};
 use crate::config::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::model::{Envelope, Kind, Status};
-use crate::service::{NewReport, unix_ms};
+use crate::model::{Envelope, Kind, Layer, Status};
+use crate::service::{App, NewReport, unix_ms};
 use crate::spatial::ReportFilter;
 
 pub async fn create(
@@ -134,26 +134,28 @@ fn parse_instant(field: &'static str, s: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::bad(field, "expected an RFC 3339 instant or a YYYY-MM-DD date"))
 }
 
+/// Resolves a `district` filter (a public district id) to its layer and dense id.
+pub fn parse_district(app: &App, id: &str) -> Result<(Layer, u32), ApiError> {
+    let unknown = || ApiError::Unprocessable {
+        field: "district".into(),
+        message: format!("unknown district {id:?}"),
+    };
+    let dense = app.districts.by_public_id(id).ok_or_else(unknown)?;
+    let layer = app
+        .districts
+        .get(dense)
+        .map(|d| d.layer)
+        .ok_or_else(unknown)?;
+    Ok((layer, dense))
+}
+
 /// Builds the shared report filter from list/tile query parameters.
 pub fn report_filter(app: &AppState, q: &ListQuery) -> Result<ReportFilter, ApiError> {
-    let district = match &q.district {
-        Some(id) => {
-            let dense = app
-                .districts
-                .by_public_id(id)
-                .ok_or_else(|| ApiError::Unprocessable {
-                    field: "district".into(),
-                    message: format!("unknown district {id:?}"),
-                })?;
-            let layer = app
-                .districts
-                .get(dense)
-                .map(|d| d.layer)
-                .ok_or_else(|| ApiError::Internal(format!("district {dense} vanished")))?;
-            Some((layer, dense))
-        }
-        None => None,
-    };
+    let district = q
+        .district
+        .as_deref()
+        .map(|id| parse_district(app, id))
+        .transpose()?;
     let kind = q
         .kind
         .as_deref()
