@@ -60,13 +60,17 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Share of all sample addresses placed within 50 m of their report. The
-/// target was 95 %; the measured figure is 94.7 %, just under it, because the
-/// sample sets a ceiling: over 900 addresses match a BAN address exactly
-/// (name, number, arrondissement) yet their report lies more than 50 m from
-/// that address point (large squares, quays, parks), and about 165 name
-/// places that are not in the BAN at all (bridges, promenades, "Boulevard
-/// Périphérique"). The floor below guards against regressions.
-const MIN_SHARE_OF_ALL: f64 = 0.945;
+/// target was 95 %; the measured figure is 94.78 % (37,451 of 39,515), under
+/// it, because the sample sets a ceiling for a geocoder that returns BAN
+/// address points: 916 addresses match a BAN address exactly (name, number,
+/// arrondissement) yet their report lies more than 50 m from that point, and
+/// moving to any other point of the street (its representative point, the
+/// other entrances of the same number, the opposite side) loses more rows than
+/// it wins; about 400 reports give no number or a place that is not in the BAN
+/// (Boulevard Périphérique, promenades, a park or square before the street),
+/// and most of them lie more than 50 m from any address of the street named.
+/// The floor below guards against regressions.
+const MIN_SHARE_OF_ALL: f64 = 0.947;
 /// Share, among the addresses that matched, placed within 50 m.
 const MIN_SHARE_OF_MATCHED: f64 = 0.95;
 
@@ -89,7 +93,6 @@ fn dansmarue_addresses_land_within_50_m_of_their_reports() {
         (0usize, 0usize, 0usize, 0usize, 0usize);
     let mut distances = Vec::with_capacity(40_000);
     let mut misses: Vec<String> = Vec::new();
-    let mut dump = std::env::var("GEOCODE_DUMP").ok().map(|p| csv::Writer::from_path(p).unwrap());
     for rec in rdr.records() {
         let rec = rec.unwrap();
         let truth = LonLat::new(rec[c_lon].parse().unwrap(), rec[c_lat].parse().unwrap()).unwrap();
@@ -105,9 +108,6 @@ fn dansmarue_addresses_land_within_50_m_of_their_reports() {
             continue;
         };
         let d = m.location.distance_m(truth);
-        if let Some(w) = dump.as_mut() {
-            w.write_record([address, &rec[c_post], &m.label, &format!("{}", m.location.lon()), &format!("{}", m.location.lat()), &format!("{d:.1}"), m.precision.as_str(), &format!("{:.3}", m.score), &rec[c_lon], &rec[c_lat]]).unwrap();
-        }
         distances.push(d);
         let exact = m.precision == MatchPrecision::HouseNumber && m.score >= 0.999;
         house_numbers += usize::from(m.precision == MatchPrecision::HouseNumber);

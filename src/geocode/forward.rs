@@ -893,14 +893,19 @@ impl Index {
         let (a, b) = (addr(*below), addr(*above));
         let t = f64::from(numero - a.numero) / f64::from(b.numero - a.numero);
         let (p, q) = (a.location, b.location);
-        let x = (p.lon() + t * (q.lon() - p.lon()), p.lat() + t * (q.lat() - p.lat()));
+        let x = (
+            p.lon() + t * (q.lon() - p.lon()),
+            p.lat() + t * (q.lat() - p.lat()),
+        );
         let cos = p.lat().to_radians().cos();
         let d2 = |i: u32| {
             let l = addr(i).location;
             let (dx, dy) = ((l.lon() - x.0) * cos, l.lat() - x.1);
             dx * dx + dy * dy
         };
-        nums.iter().copied().min_by(|&i, &j| d2(i).total_cmp(&d2(j)))
+        nums.iter()
+            .copied()
+            .min_by(|&i, &j| d2(i).total_cmp(&d2(j)))
     }
 }
 

@@ -487,6 +487,17 @@ const MARECHAUX: &[&str] = &[
     "Boulevard Victor",
 ];
 
+/// `"Cour de Rome"` for `"Cour de Rome 8ème"`: a name ending with an
+/// arrondissement ordinal, without it.
+fn without_arrondissement_suffix(name: &str) -> Option<&str> {
+    let (base, last) = name.rsplit_once(' ')?;
+    let digits = last.find(|c: char| !c.is_ascii_digit())?;
+    let (n, ordinal) = last.split_at(digits);
+    let n: u32 = n.parse().ok()?;
+    ((1..=20).contains(&n) && matches!(ordinal, "e" | "ème" | "eme" | "er") && base.contains(' '))
+        .then_some(base)
+}
+
 type NameIndex = (
     Vec<Name>,
     HashMap<Box<str>, Vec<(u32, KeyKind)>>,
@@ -542,6 +553,15 @@ fn build_names(streets: &[Street], afnor: &[Box<str>]) -> NameIndex {
             }
         };
         names[name_id as usize].streets.push(sid);
+        // "Cour de Rome 8ème": the arrondissement is not part of the name.
+        if let Some(base) = without_arrondissement_suffix(&s.name) {
+            add_key(
+                &mut keys,
+                FoldedName::new(base).key(),
+                name_id,
+                KeyKind::Part,
+            );
+        }
         if s.name.contains(" - ") {
             for part in s.name.split(" - ") {
                 let part = FoldedName::new(part);

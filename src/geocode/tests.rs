@@ -264,6 +264,25 @@ fn a_missing_house_number_falls_back_to_the_nearest_number_with_a_lower_score() 
 }
 
 #[test]
+fn a_missing_number_between_two_numbers_is_placed_between_them() {
+    // 111 lies between 107 and 129 on the same side: nearer 107's end.
+    let m = best("111 boulevard Ney 75018");
+    assert_eq!(m.label, "107 Boulevard Ney 75018 Paris");
+    // 127 is nearer 129's end.
+    let m = best("127 boulevard Ney 75018");
+    assert_eq!(m.label, "129 Boulevard Ney 75018 Paris");
+}
+
+#[test]
+fn a_street_of_another_arrondissement_is_kept_even_without_its_number() {
+    // A bridge or boundary street often carries the postcode of its other end.
+    let m = best_in("15 rue Jean Nicot", &["75115"]);
+    assert_eq!(m.citycode, "75107");
+    assert_eq!(m.precision, MatchPrecision::HouseNumber);
+    assert!(m.score < 0.5, "{}", m.score);
+}
+
+#[test]
 fn a_typo_or_a_split_word_in_the_street_name_is_forgiven() {
     assert_eq!(
         best("26 rue de la Lnue").label,
