@@ -21,7 +21,8 @@
 # is not measured here.
 #
 # Environment: N (1000000), SEED (42), RUNS (3), PORT (18431),
-# WORK (/tmp/civicmap-boot1m), SKIP_BUILD (0), KEEP (0: delete the data dirs).
+# WORK (/tmp/civicmap-boot1m), SKIP_BUILD (0), KEEP (0: delete the data dirs),
+# BIN (target/release/civicmap: another binary to measure).
 set -euo pipefail
 
 N=${N:-1000000}
@@ -33,7 +34,7 @@ SKIP_BUILD=${SKIP_BUILD:-0}
 KEEP=${KEEP:-0}
 
 cd "$(dirname "$0")/.."
-BIN=$PWD/target/release/civicmap
+BIN=${BIN:-$PWD/target/release/civicmap}
 if [[ $SKIP_BUILD != 1 ]]; then
     cargo build --release --quiet
 fi
@@ -105,7 +106,7 @@ fmt() {
     echo "to /health 200 ${ms} ms (reference data loaded ${ref} ms, index rebuilt ${idx} ms); VmRSS ${rss} KiB (anon ${anon}, file ${file})"
 }
 
-echo "civicmap boot benchmark: N=$N seed=$SEED runs=$RUNS $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet -- src 2>/dev/null || echo '+dirty src')" >&2
+echo "civicmap boot benchmark: N=$N seed=$SEED runs=$RUNS, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg); repo $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet -- src 2>/dev/null || echo '+uncommitted src'); binary $BIN ($(date -r "$BIN" '+%F %T'))" >&2
 
 if [[ ! -s $CSV ]]; then
     t0=$(now_ns)

@@ -15,7 +15,8 @@ fn reference() -> Reference {
     Reference {
         taxonomy: Arc::new(Taxonomy::from_csv(reference::TAXONOMY_CSV).unwrap()),
         districts: Arc::new(
-            DistrictRegistry::paris_defaults(&boot::paris_files(), DEFAULT_WORKING_CLASS_THRESHOLD).unwrap(),
+            DistrictRegistry::paris_defaults(&boot::paris_files(), DEFAULT_WORKING_CLASS_THRESHOLD)
+                .unwrap(),
         ),
         geocoder: Arc::new(reference::geocoder().unwrap()),
     }
@@ -26,8 +27,14 @@ fn budget_projects_are_geocoded_inside_the_arrondissement_the_city_gave() {
     let r = reference();
     let (raw, rejected) = boot::reference_projects().unwrap();
     assert!(rejected.is_empty(), "{rejected:?}");
-    let projects: Vec<_> = raw.into_iter().map(|p| boot::place_project(&r, p)).collect();
-    let local: Vec<_> = projects.iter().filter(|p| p.scale == ProjectScale::Arrondissement).collect();
+    let projects: Vec<_> = raw
+        .into_iter()
+        .map(|p| boot::place_project(&r, p))
+        .collect();
+    let local: Vec<_> = projects
+        .iter()
+        .filter(|p| p.scale == ProjectScale::Arrondissement)
+        .collect();
     let located = local.iter().filter(|p| p.location.is_some()).count();
     let rate = located as f64 / local.len() as f64;
     // Where the city gave an arrondissement, the geocoded point must lie in it
@@ -35,10 +42,18 @@ fn budget_projects_are_geocoded_inside_the_arrondissement_the_city_gave() {
     let mut inside = 0;
     let mut checked = 0;
     for p in &local {
-        let (Some(_), Some(code)) = (p.location, p.arrondissement_code.as_deref()) else { continue };
-        let Some(allowed) = civicmap::districts::arrondissement_codes_for(code) else { continue };
+        let (Some(_), Some(code)) = (p.location, p.arrondissement_code.as_deref()) else {
+            continue;
+        };
+        let Some(allowed) = civicmap::districts::arrondissement_codes_for(code) else {
+            continue;
+        };
         checked += 1;
-        let got = p.districts.get(Layer::Arrondissement).and_then(|d| r.districts.get(d)).map(|d| d.code.clone());
+        let got = p
+            .districts
+            .get(Layer::Arrondissement)
+            .and_then(|d| r.districts.get(d))
+            .map(|d| d.code.clone());
         if got.is_some_and(|c| allowed.contains(&c.as_str())) {
             inside += 1;
         }
@@ -82,5 +97,8 @@ fn the_derived_working_class_layer_agrees_with_the_citys_project_flag_better_tha
         a.neither,
         100.0 * a.agreement_rate().unwrap()
     );
-    assert!(kappa > 0.2, "kappa {kappa}: the derived layer does not track the city's flag");
+    assert!(
+        kappa > 0.2,
+        "kappa {kappa}: the derived layer does not track the city's flag"
+    );
 }
