@@ -217,7 +217,9 @@ pub async fn load_index(store: &Store, reference: &Reference) -> Result<ReportIn
     let districts = &reference.districts;
     let mut categories: HashMap<String, CategoryId> = HashMap::new();
     let mut district_ids: HashMap<String, u32> = HashMap::new();
-    let mut summaries: Vec<ReportSummary> = Vec::new();
+    // Sized once: a growing vector would peak at twice the final size.
+    let expected = usize::try_from(store.count_reports().await?).unwrap_or(0);
+    let mut summaries: Vec<ReportSummary> = Vec::with_capacity(expected);
     let mut bad = 0_u64;
     store
         .load_index_rows(|row: IndexRow<'_>| {

@@ -64,6 +64,18 @@ impl LonLat {
         Ok(Self { lon, lat })
     }
 
+    /// Rebuilds a position that was checked by [`LonLat::new`] before being
+    /// stored in a crate-internal structure (the spatial index). Not for
+    /// outside input: that always goes through [`LonLat::new`].
+    #[must_use]
+    pub(crate) fn from_checked(lon: f64, lat: f64) -> Self {
+        debug_assert!(
+            Self::new(lon, lat).is_ok(),
+            "unchecked position {lon},{lat}"
+        );
+        Self { lon, lat }
+    }
+
     #[must_use]
     pub fn lon(self) -> f64 {
         self.lon
