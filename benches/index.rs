@@ -79,6 +79,12 @@ fn bench(c: &mut Criterion) {
             black_box(n)
         });
     });
+    g.bench_function("z16_tile_count_only", |b| {
+        b.iter(|| {
+            i = (i + 1) % tiles.len();
+            black_box(index.count_in(&tiles[i]))
+        });
+    });
     let mut j = 0;
     g.bench_function("nearby_open_same_category_50m", |b| {
         b.iter(|| {
