@@ -1,11 +1,9 @@
-//! R-tree of reports whose leaves carry each report's compact summary, so a
-//! spatial query reads everything it needs from the leaves it visits (no
-//! second lookup, no cache miss per hit).
+//! R-tree of report points plus compact per-report summaries.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::HashMap;
 
 use rstar::{AABB, PointDistance, RTree, RTreeObject};
+use time::OffsetDateTime;
 
 use crate::model::{CategoryId, Districts, Envelope, Kind, Layer, LonLat, ReportId, Status};
 
@@ -23,12 +21,9 @@ pub struct ReportSummary {
     pub districts: Districts,
 }
 
-const NO_DISTRICT: u32 = u32::MAX;
-
-/// A leaf of the R-tree: position plus the compact summary (64 bytes).
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Entry {
-    pos: [f64; 2],
+/// Compact storage form of a summary (the position lives in the tree).
+#[derive(Debug, Clone, Copy)]
+struct Slot {
     id: ReportId,
     created_ms: i64,
     h3: u64,
@@ -36,12 +31,15 @@ struct Entry {
     category: u16,
     kind: Kind,
     status: Status,
+    lon: f64,
+    lat: f64,
 }
 
-impl Entry {
+const NO_DISTRICT: u32 = u32::MAX;
+
+impl Slot {
     fn from_summary(s: &ReportSummary) -> Self {
         Self {
-            pos: s.location.to_array(),
             id: s.id,
             created_ms: s.created_ms,
             h3: s.h3,
@@ -49,6 +47,8 @@ impl Entry {
             category: s.category.0,
             kind: s.kind,
             status: s.status,
+            lon: s.location.lon(),
+            lat: s.location.lat(),
         }
     }
 
@@ -56,7 +56,7 @@ impl Entry {
         ReportSummary {
             id: self.id,
             // Positions entered the index as checked `LonLat`s.
-            location: LonLat::from_checked(self.pos[0], self.pos[1]),
+            location: LonLat::from_checked(self.lon, self.lat),
             kind: self.kind,
             category: CategoryId(self.category),
             status: self.status,
@@ -67,14 +67,21 @@ impl Entry {
     }
 }
 
-impl RTreeObject for Entry {
+/// A point in the R-tree: position and the slot of its summary.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Point {
+    pos: [f64; 2],
+    slot: u32,
+}
+
+impl RTreeObject for Point {
     type Envelope = AABB<[f64; 2]>;
     fn envelope(&self) -> Self::Envelope {
         AABB::from_point(self.pos)
     }
 }
 
-impl PointDistance for Entry {
+impl PointDistance for Point {
     fn distance_2(&self, p: &[f64; 2]) -> f64 {
         let dx = self.pos[0] - p[0];
         let dy = self.pos[1] - p[1];
@@ -99,18 +106,17 @@ pub struct ReportFilter {
 }
 
 impl ReportFilter {
-    fn matches(&self, e: &Entry) -> bool {
-        self.kind.is_none_or(|k| e.kind == k)
-            && self.category.is_none_or(|c| e.category == c.0)
-            && self.status.is_none_or(|st| e.status == st)
-            && self.from_ms.is_none_or(|t| e.created_ms >= t)
-            && self.to_ms.is_none_or(|t| e.created_ms < t)
+    fn matches(&self, s: &Slot) -> bool {
+        self.kind.is_none_or(|k| s.kind == k)
+            && self.category.is_none_or(|c| s.category == c.0)
+            && self.status.is_none_or(|st| s.status == st)
+            && self.from_ms.is_none_or(|t| s.created_ms >= t)
+            && self.to_ms.is_none_or(|t| s.created_ms < t)
             && self
                 .district
-                .is_none_or(|(layer, d)| e.districts[layer.index()] == d)
+                .is_none_or(|(layer, d)| s.districts[layer.index()] == d)
             && self.bbox.is_none_or(|b| {
-                (b.min_lon..=b.max_lon).contains(&e.pos[0])
-                    && (b.min_lat..=b.max_lat).contains(&e.pos[1])
+                (b.min_lon..=b.max_lon).contains(&s.lon) && (b.min_lat..=b.max_lat).contains(&s.lat)
             })
     }
 }
@@ -125,97 +131,108 @@ pub struct Page {
     pub next_before: Option<ReportId>,
 }
 
-fn aabb(b: &Envelope) -> AABB<[f64; 2]> {
-    AABB::from_corners([b.min_lon, b.min_lat], [b.max_lon, b.max_lat])
-}
-
 /// The report index. Not internally synchronised: the service wraps it in a
 /// lock (many readers, one writer after each commit).
 #[derive(Default)]
 pub struct ReportIndex {
-    tree: RTree<Entry>,
-    /// Position of every report, sorted by id (ids only grow, so appends keep
-    /// it sorted): finds a report's leaf from its id.
-    positions: Vec<(ReportId, [f64; 2])>,
+    tree: RTree<Point>,
+    slots: Vec<Slot>,
+    by_id: HashMap<ReportId, u32>,
+    /// Whether `slots` is sorted by id (true when ids only grow, the normal case).
+    sorted: bool,
 }
 
 impl std::fmt::Debug for ReportIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReportIndex")
-            .field("len", &self.positions.len())
+            .field("len", &self.slots.len())
             .finish_non_exhaustive()
     }
 }
 
 impl ReportIndex {
-    /// Builds the index in one go (bulk-loaded R-tree), as at boot. Consumes
-    /// the summaries so that no second copy is alive at the peak.
+    /// Builds the index in one go (bulk-loaded R-tree), as at boot.
     #[must_use]
-    pub fn bulk_load(summaries: Vec<ReportSummary>) -> Self {
-        let mut entries: Vec<Entry> = summaries.iter().map(Entry::from_summary).collect();
-        drop(summaries);
-        entries.sort_unstable_by_key(|e| e.id);
-        entries.dedup_by_key(|e| e.id);
-        let positions = entries.iter().map(|e| (e.id, e.pos)).collect();
+    pub fn bulk_load(mut summaries: Vec<ReportSummary>) -> Self {
+        summaries.sort_unstable_by_key(|s| s.id);
+        summaries.dedup_by_key(|s| s.id);
+        let slots: Vec<Slot> = summaries.iter().map(Slot::from_summary).collect();
+        let points = slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Point {
+                pos: [s.lon, s.lat],
+                slot: slot_u32(i),
+            })
+            .collect();
+        let by_id = slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id, slot_u32(i)))
+            .collect();
         Self {
-            tree: RTree::bulk_load(entries),
-            positions,
+            tree: RTree::bulk_load(points),
+            slots,
+            by_id,
+            sorted: true,
         }
     }
 
     #[must_use]
     pub fn len(&self) -> usize {
-        self.positions.len()
+        self.slots.len()
     }
 
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.positions.is_empty()
+        self.slots.is_empty()
     }
 
     /// Adds a committed report, or replaces the summary of a known id (its
     /// position must not change: reports do not move).
     pub fn upsert(&mut self, s: &ReportSummary) {
-        let entry = Entry::from_summary(s);
-        match self.positions.binary_search_by_key(&s.id, |p| p.0) {
-            Ok(i) => {
-                let pos = self.positions[i].1;
-                debug_assert_eq!(pos, entry.pos, "reports do not move");
-                if let Some(e) = self
-                    .tree
-                    .locate_all_at_point_mut(&pos)
-                    .find(|e| e.id == s.id)
-                {
-                    *e = Entry { pos, ..entry };
-                }
-            }
-            Err(i) => {
-                self.positions.insert(i, (s.id, entry.pos));
-                self.tree.insert(entry);
-            }
+        let slot = Slot::from_summary(s);
+        if let Some(&i) = self.by_id.get(&s.id) {
+            let old = &mut self.slots[i as usize];
+            debug_assert!(
+                old.lon == slot.lon && old.lat == slot.lat,
+                "reports do not move"
+            );
+            *old = slot;
+            return;
         }
+        let i = slot_u32(self.slots.len());
+        if self.slots.last().is_some_and(|last| last.id > s.id) {
+            self.sorted = false;
+        }
+        self.slots.push(slot);
+        self.by_id.insert(s.id, i);
+        self.tree.insert(Point {
+            pos: [slot.lon, slot.lat],
+            slot: i,
+        });
     }
 
     #[must_use]
     pub fn get(&self, id: ReportId) -> Option<ReportSummary> {
-        let i = self.positions.binary_search_by_key(&id, |p| p.0).ok()?;
-        self.tree
-            .locate_all_at_point(&self.positions[i].1)
-            .find(|e| e.id == id)
-            .map(Entry::summary)
+        self.by_id
+            .get(&id)
+            .map(|&i| self.slots[i as usize].summary())
     }
 
     /// Calls `f` for every report inside `bbox` (edges included).
     pub fn for_each_in(&self, bbox: &Envelope, mut f: impl FnMut(ReportSummary)) {
-        for e in self.tree.locate_in_envelope(&aabb(bbox)) {
-            f(e.summary());
+        let env = AABB::from_corners([bbox.min_lon, bbox.min_lat], [bbox.max_lon, bbox.max_lat]);
+        for p in self.tree.locate_in_envelope(&env) {
+            f(self.slots[p.slot as usize].summary());
         }
     }
 
     /// Number of reports inside `bbox` (edges included).
     #[must_use]
     pub fn count_in(&self, bbox: &Envelope) -> usize {
-        self.tree.locate_in_envelope(&aabb(bbox)).count()
+        let env = AABB::from_corners([bbox.min_lon, bbox.min_lat], [bbox.max_lon, bbox.max_lat]);
+        self.tree.locate_in_envelope(&env).count()
     }
 
     /// Reports within `radius_m` geodesic metres of `center` that satisfy
@@ -229,69 +246,92 @@ impl ReportIndex {
         limit: usize,
         mut keep: impl FnMut(&ReportSummary) -> bool,
     ) -> Vec<(ReportSummary, f64)> {
+        // Field tests (`keep`) before the haversine: most candidates in a dense
+        // area are of another category or closed.
         let env = center.envelope_around(radius_m);
         let mut out = Vec::new();
-        for e in self.tree.locate_in_envelope(&aabb(&env)) {
-            let s = e.summary();
+        self.for_each_in(&env, |s| {
             if keep(&s) {
                 let d = center.distance_m(s.location);
                 if d <= radius_m {
                     out.push((s, d));
                 }
             }
-        }
+        });
         out.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.id.cmp(&b.0.id)));
         out.truncate(limit);
         out
     }
 
     /// A page of report ids matching `filter`, newest (highest id) first,
-    /// starting strictly below `before` when given. Keeps only the page in a
-    /// bounded heap: no sort of every match.
+    /// starting strictly below `before` when given.
     #[must_use]
     pub fn page(&self, filter: &ReportFilter, before: Option<ReportId>, limit: usize) -> Page {
-        let limit = limit.max(1);
-        let mut total = 0_usize;
-        let mut remaining = 0_usize;
-        // Min-heap of the `limit` highest ids below `before`.
-        let mut best: BinaryHeap<Reverse<ReportId>> = BinaryHeap::with_capacity(limit + 1);
-        let mut visit = |e: &Entry| {
-            if !filter.matches(e) {
-                return;
+        let mut matching: Vec<ReportId> = match filter.bbox {
+            Some(b) => {
+                let mut v = Vec::new();
+                let env = AABB::from_corners([b.min_lon, b.min_lat], [b.max_lon, b.max_lat]);
+                for p in self.tree.locate_in_envelope(&env) {
+                    let s = &self.slots[p.slot as usize];
+                    if filter.matches(s) {
+                        v.push(s.id);
+                    }
+                }
+                v.sort_unstable_by(|a, b| b.cmp(a));
+                v
             }
-            total += 1;
-            if before.is_some_and(|b| e.id >= b) {
-                return;
-            }
-            remaining += 1;
-            best.push(Reverse(e.id));
-            if best.len() > limit {
-                best.pop();
+            None => {
+                let mut v: Vec<ReportId> = self
+                    .slots
+                    .iter()
+                    .rev()
+                    .filter(|s| filter.matches(s))
+                    .map(|s| s.id)
+                    .collect();
+                if !self.sorted {
+                    v.sort_unstable_by(|a, b| b.cmp(a));
+                }
+                v
             }
         };
-        match &filter.bbox {
-            Some(b) => self.tree.locate_in_envelope(&aabb(b)).for_each(&mut visit),
-            None => self.tree.iter().for_each(&mut visit),
-        }
-        let mut ids: Vec<ReportId> = best.into_iter().map(|Reverse(id)| id).collect();
-        ids.sort_unstable_by(|a, b| b.cmp(a));
-        let next_before = (remaining > ids.len())
-            .then(|| ids.last().copied())
-            .flatten();
+        let total = matching.len();
+        let start = before.map_or(0, |b| matching.partition_point(|&id| id >= b));
+        let end = (start + limit).min(total);
+        let next_before = (end < total && end > start).then(|| matching[end - 1]);
+        matching.truncate(end);
+        matching.drain(..start);
         Page {
-            ids,
+            ids: matching,
             total,
             next_before,
         }
     }
 
-    /// Every summary, in id order (for checks and tests; allocates).
+    /// Calls `f` for every report (in id order when ids only grew).
+    pub fn for_each(&self, mut f: impl FnMut(ReportSummary)) {
+        for s in &self.slots {
+            f(s.summary());
+        }
+    }
+
+    /// Every summary at once, for comparisons in tests and checks.
     #[must_use]
     pub fn all(&self) -> Vec<ReportSummary> {
-        let mut v: Vec<ReportSummary> = self.tree.iter().map(Entry::summary).collect();
-        v.sort_unstable_by_key(|s| s.id);
-        v
+        self.slots.iter().map(Slot::summary).collect()
     }
+
+    /// Creation instant of a report, for display.
+    #[must_use]
+    pub fn created_at(&self, id: ReportId) -> Option<OffsetDateTime> {
+        self.get(id).and_then(|s| {
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(s.created_ms) * 1_000_000).ok()
+        })
+    }
+}
+
+fn slot_u32(i: usize) -> u32 {
+    // More than 4 billion reports in memory would exhaust RAM long before.
+    u32::try_from(i).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
