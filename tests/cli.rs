@@ -2,9 +2,10 @@
 //! loads the official QPV file), report imports, synthetic generation.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 fn civicmap(args: &[&str], data_dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_civicmap"))
@@ -92,33 +93,13 @@ fn an_imported_official_perimeter_layer_attributes_points_from_its_start_date() 
     assert_eq!(stored_layers(&data), vec!["working_class:2024"]);
 
     // Serve and ask which districts hold a point inside the square, today and in 2023.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_civicmap"))
-        .args([
-            "serve",
-            "--no-seed",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(&data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let port = common::server::free_port();
+    let mut server = common::server::start_server(&data, port);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let result = rt.block_on(async {
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while http.get(format!("{base}/health")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        common::server::wait_healthy(&http, &base).await;
         let at = |date: &'static str| {
             let (http, base) = (http.clone(), base.clone());
             async move {

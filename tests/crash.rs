@@ -3,13 +3,14 @@
 //! acknowledged is there, in the store and in the index.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::server::{free_port, start_server, wait_healthy};
 use serde_json::{Value, json};
 
 /// Concurrent posting clients.
@@ -18,44 +19,6 @@ const CLIENTS: usize = 16;
 const KILL_AFTER_ACKS: usize = 300;
 /// Kill-and-restart rounds.
 const ROUNDS: usize = 3;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start(data_dir: &Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_civicmap"))
-        .args([
-            "serve",
-            "--no-seed",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_healthy(client: &reqwest::Client, base: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(r) = client.get(format!("{base}/health")).send().await
-            && r.status() == 200
-        {
-            return r.json().await.unwrap();
-        }
-        assert!(Instant::now() < deadline, "server did not become healthy");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn report(client_id: &str, i: usize) -> Value {
     json!({
@@ -87,7 +50,7 @@ fn every_acknowledged_report_survives_repeated_sigkills_and_the_index_agrees_wit
         // client id -> (acknowledged id, the body index used to post it)
         let acked: Arc<tokio::sync::Mutex<BTreeMap<String, (i64, usize)>>> = Arc::default();
         for round in 0..ROUNDS {
-            let mut server = start(dir.path(), port);
+            let mut server = start_server(dir.path(), port);
             wait_healthy(&http, &base).await;
             let before = acked.lock().await.len();
             let killed = Arc::new(AtomicBool::new(false));
@@ -137,7 +100,7 @@ fn every_acknowledged_report_survives_repeated_sigkills_and_the_index_agrees_wit
         let acked = acked.lock().await.clone();
         assert!(acked.len() >= KILL_AFTER_ACKS * ROUNDS);
 
-        let mut server = start(dir.path(), port);
+        let mut server = start_server(dir.path(), port);
         let health = wait_healthy(&http, &base).await;
         let indexed = health["reports"].as_u64().unwrap();
 

@@ -71,6 +71,41 @@ fn budget_projects_are_geocoded_inside_the_arrondissement_the_city_gave() {
 }
 
 #[test]
+fn the_derived_working_class_layer_is_reported_with_its_size() {
+    use geo::GeodesicArea;
+    use geo::orient::{Direction, Orient};
+    let r = reference();
+    let day = time::Date::from_calendar_date(2024, time::Month::June, 1).unwrap();
+    let size = |layer: Layer| {
+        let mut districts = 0;
+        let mut pop15 = 0_u64;
+        let mut area = 0.0;
+        let mut members = 0;
+        for id in r.districts.districts(layer, Some(day)) {
+            let d = r.districts.get(id).unwrap();
+            districts += 1;
+            pop15 += d.attributes.census_15_plus.map_or(0, |c| c.total);
+            area += d
+                .geometry
+                .orient(Direction::Default)
+                .geodesic_area_unsigned();
+            members += d.attributes.derived_from.len();
+        }
+        (districts, members, pop15, area)
+    };
+    let (n, iris, pop, area) = size(Layer::WorkingClass);
+    let (_, _, city_pop, _) = size(Layer::Iris);
+    let (_, _, _, city_area) = size(Layer::Arrondissement);
+    println!(
+        "derived working-class layer: {n} districts of {iris} IRIS, {:.1} % of residents aged 15+, {:.1} % of the area",
+        100.0 * pop as f64 / city_pop as f64,
+        100.0 * area / city_area
+    );
+    assert!(n > 0 && iris >= n);
+    assert!(pop > 0 && pop < city_pop && area > 0.0 && area < city_area);
+}
+
+#[test]
 fn the_derived_working_class_layer_agrees_with_the_citys_project_flag_better_than_chance() {
     let r = reference();
     let (raw, _) = boot::reference_projects().unwrap();

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use rstar::{AABB, PointDistance, RTree, RTreeObject};
-use time::OffsetDateTime;
 
 use crate::model::{CategoryId, Districts, Envelope, Kind, Layer, LonLat, ReportId, Status};
 
@@ -307,25 +306,10 @@ impl ReportIndex {
         }
     }
 
-    /// Calls `f` for every report (in id order when ids only grew).
-    pub fn for_each(&self, mut f: impl FnMut(ReportSummary)) {
-        for s in &self.slots {
-            f(s.summary());
-        }
-    }
-
     /// Every summary at once, for comparisons in tests and checks.
     #[must_use]
     pub fn all(&self) -> Vec<ReportSummary> {
         self.slots.iter().map(Slot::summary).collect()
-    }
-
-    /// Creation instant of a report, for display.
-    #[must_use]
-    pub fn created_at(&self, id: ReportId) -> Option<OffsetDateTime> {
-        self.get(id).and_then(|s| {
-            OffsetDateTime::from_unix_timestamp_nanos(i128::from(s.created_ms) * 1_000_000).ok()
-        })
     }
 }
 

@@ -3,6 +3,8 @@
 //! the real router without a socket.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod server;
+
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
