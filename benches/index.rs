@@ -71,7 +71,20 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("index_1m");
     let mut i = 0;
+    // What a tile reads: every report point of the tile, with the fields a
+    // tile feature carries (id, kind, category, status, created).
     g.bench_function("z16_tile_envelope_query", |b| {
+        b.iter(|| {
+            i = (i + 1) % tiles.len();
+            let mut n = 0_usize;
+            index.for_each_point_in(&tiles[i], |p| {
+                n += (p.id as usize & 1) + usize::from(p.status.is_open()) + p.category.0 as usize
+            });
+            black_box(n)
+        });
+    });
+    // The same with each report's full summary (districts, H3) looked up.
+    g.bench_function("z16_tile_full_summaries", |b| {
         b.iter(|| {
             i = (i + 1) % tiles.len();
             let mut n = 0_usize;

@@ -18,7 +18,7 @@ use crate::geocode::Geocoder;
 use crate::model::{CategoryId, Districts, Kind, Layer, LonLat, Project, Report, Status, Taxonomy};
 use crate::reference::{self, DansMaRueRecord, RawProject, Rejected};
 use crate::service::{App, Codec, ServiceError, from_unix_ms, summary_of};
-use crate::spatial::{self, ProjectIndex, ReportIndex, ReportSummary};
+use crate::spatial::{self, ProjectIndex, ReportIndex, ReportIndexBuilder, ReportSummary};
 use crate::store::{IndexRow, Inserted, LayerRow, ProjectRow, Store, Writer};
 
 /// Meta key recording that the DansMaRue sample was loaded.
@@ -219,7 +219,7 @@ pub async fn load_index(store: &Store, reference: &Reference) -> Result<ReportIn
     let mut district_ids: HashMap<String, u32> = HashMap::new();
     // Sized once: a growing vector would peak at twice the final size.
     let expected = usize::try_from(store.count_reports().await?).unwrap_or(0);
-    let mut summaries: Vec<ReportSummary> = Vec::with_capacity(expected);
+    let mut builder = ReportIndexBuilder::with_capacity(expected);
     let mut bad = 0_u64;
     store
         .load_index_rows(|row: IndexRow<'_>| {
@@ -256,7 +256,7 @@ pub async fn load_index(store: &Store, reference: &Reference) -> Result<ReportIn
                 bad += 1;
                 return;
             };
-            summaries.push(ReportSummary {
+            builder.push(&ReportSummary {
                 id: row.id,
                 location,
                 kind,
@@ -274,7 +274,7 @@ pub async fn load_index(store: &Store, reference: &Reference) -> Result<ReportIn
             "stored reports with values this version does not know were left out of the index"
         );
     }
-    Ok(ReportIndex::bulk_load(summaries))
+    Ok(builder.finish())
 }
 
 fn project_from_row(codec: &Codec<'_>, r: ProjectRow) -> Project {

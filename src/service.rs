@@ -19,7 +19,9 @@ use crate::model::{
     LonLat, MAX_ADDRESS_CHARS, MAX_CLIENT_ID_CHARS, MAX_DESCRIPTION_CHARS, Project, Report,
     ReportError, ReportId, Status, Taxonomy, TaxonomyError, validate_contact, validate_text,
 };
-use crate::spatial::{self, Page, ProjectIndex, ReportFilter, ReportIndex, ReportSummary};
+use crate::spatial::{
+    self, Page, ProjectIndex, ReportFilter, ReportIndex, ReportPoint, ReportSummary,
+};
 use crate::store::{Inserted, ReportRow, Store, StoreError, WriterHandle};
 
 /// Why an operation was refused or failed. The HTTP edge maps each variant to
@@ -68,7 +70,7 @@ pub struct NewReport {
 /// A nearby open report of the same category (the duplicate hint).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Nearby {
-    pub summary: ReportSummary,
+    pub report: ReportPoint,
     pub distance_m: f64,
 }
 
@@ -486,10 +488,7 @@ impl App {
             )
             .into_iter()
             .take(DUPLICATE_HINT_LIMIT)
-            .map(|(summary, distance_m)| Nearby {
-                summary,
-                distance_m,
-            })
+            .map(|(report, distance_m)| Nearby { report, distance_m })
             .collect()
     }
 

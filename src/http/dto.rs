@@ -166,14 +166,14 @@ pub struct NearbyJson {
 impl NearbyJson {
     pub fn new(app: &App, n: &Nearby) -> Self {
         Self {
-            id: n.summary.id,
+            id: n.report.id,
             distance_m: round_m(n.distance_m),
-            category: app.taxonomy.category(n.summary.category).code.clone(),
-            status: n.summary.status.as_str(),
-            created_at: crate::service::from_unix_ms(n.summary.created_ms)
+            category: app.taxonomy.category(n.report.category).code.clone(),
+            status: n.report.status.as_str(),
+            created_at: crate::service::from_unix_ms(n.report.created_ms)
                 .map(rfc3339)
                 .unwrap_or_default(),
-            url: format!("/api/v1/reports/{}", n.summary.id),
+            url: format!("/api/v1/reports/{}", n.report.id),
         }
     }
 }

@@ -163,8 +163,13 @@ impl Envelope {
     /// Whether `p` lies in the box, edges included.
     #[must_use]
     pub fn contains(&self, p: LonLat) -> bool {
-        (self.min_lon..=self.max_lon).contains(&p.lon())
-            && (self.min_lat..=self.max_lat).contains(&p.lat())
+        self.contains_xy(p.lon(), p.lat())
+    }
+
+    /// Whether (`lon`, `lat`) lies in the box, edges included.
+    #[must_use]
+    pub fn contains_xy(&self, lon: f64, lat: f64) -> bool {
+        (self.min_lon..=self.max_lon).contains(&lon) && (self.min_lat..=self.max_lat).contains(&lat)
     }
 }
 

@@ -1,9 +1,13 @@
 //! R-tree of report points plus compact per-report summaries.
 
+use rstar::{
+    AABB, Envelope as _, ParentNode, PointDistance, RStarInsertionStrategy, RTree, RTreeNode,
+    RTreeObject, RTreeParams,
+};
+
 use std::collections::HashMap;
 
-use rstar::{AABB, PointDistance, RTree, RTreeObject};
-
+use super::hexagons::{self, HexAggregates, HexCounts};
 use crate::model::{CategoryId, Districts, Envelope, Kind, Layer, LonLat, ReportId, Status};
 
 /// What the index keeps about a report: no text, no personal data.
@@ -66,27 +70,82 @@ impl Slot {
     }
 }
 
-/// A point in the R-tree: position and the slot of its summary.
+/// What an R-tree leaf holds about a report: the fields that spatial
+/// queries (tiles, nearby, bbox lists, hexagon counts) filter on and draw, so
+/// that a query never leaves the tree. 48 bytes: an rstar node is 56 bytes
+/// for any leaf up to that size, so carrying them costs no memory (a unit
+/// test pins the node size).
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Point {
+pub struct ReportPoint {
+    pub id: ReportId,
+    /// Creation time, unix milliseconds (UTC).
+    pub created_ms: i64,
+    /// H3 cell at [`super::H3_RESOLUTION`].
+    pub h3: u64,
     pos: [f64; 2],
-    slot: u32,
+    pub category: CategoryId,
+    pub kind: Kind,
+    pub status: Status,
 }
 
-impl RTreeObject for Point {
+impl ReportPoint {
+    fn of(s: &Slot) -> Self {
+        Self {
+            id: s.id,
+            created_ms: s.created_ms,
+            h3: s.h3,
+            pos: [s.lon, s.lat],
+            category: CategoryId(s.category),
+            kind: s.kind,
+            status: s.status,
+        }
+    }
+
+    #[must_use]
+    pub fn lon(&self) -> f64 {
+        self.pos[0]
+    }
+
+    #[must_use]
+    pub fn lat(&self) -> f64 {
+        self.pos[1]
+    }
+
+    #[must_use]
+    pub fn location(&self) -> LonLat {
+        // Positions entered the index as checked `LonLat`s.
+        LonLat::from_checked(self.pos[0], self.pos[1])
+    }
+}
+
+impl RTreeObject for ReportPoint {
     type Envelope = AABB<[f64; 2]>;
     fn envelope(&self) -> Self::Envelope {
         AABB::from_point(self.pos)
     }
 }
 
-impl PointDistance for Point {
+impl PointDistance for ReportPoint {
     fn distance_2(&self, p: &[f64; 2]) -> f64 {
         let dx = self.pos[0] - p[0];
         let dy = self.pos[1] - p[1];
         dx * dx + dy * dy
     }
 }
+
+/// Node fan-out of the report R-tree. rstar's default (6) makes a z16 tile
+/// query walk ~5× more nodes; 32 measured best for tile-sized envelopes over
+/// 1M clustered points (BENCHMARKS.md, "index layout").
+pub struct TreeParams;
+
+impl RTreeParams for TreeParams {
+    const MIN_SIZE: usize = 12;
+    const MAX_SIZE: usize = 32;
+    const REINSERTION_COUNT: usize = 8;
+    type DefaultInsertionStrategy = RStarInsertionStrategy;
+}
+
+type Tree = RTree<ReportPoint, TreeParams>;
 
 /// Filters of the report list (and, later, of tiles and statistics). Every
 /// `None` means "any".
@@ -105,12 +164,18 @@ pub struct ReportFilter {
 }
 
 impl ReportFilter {
+    /// The tests a leaf can answer (everything but bbox and district).
+    #[must_use]
+    pub fn matches_point(&self, p: &ReportPoint) -> bool {
+        self.kind.is_none_or(|k| p.kind == k)
+            && self.category.is_none_or(|c| p.category == c)
+            && self.status.is_none_or(|st| p.status == st)
+            && self.from_ms.is_none_or(|t| p.created_ms >= t)
+            && self.to_ms.is_none_or(|t| p.created_ms < t)
+    }
+
     fn matches(&self, s: &Slot) -> bool {
-        self.kind.is_none_or(|k| s.kind == k)
-            && self.category.is_none_or(|c| s.category == c.0)
-            && self.status.is_none_or(|st| s.status == st)
-            && self.from_ms.is_none_or(|t| s.created_ms >= t)
-            && self.to_ms.is_none_or(|t| s.created_ms < t)
+        self.matches_point(&ReportPoint::of(s))
             && self
                 .district
                 .is_none_or(|(layer, d)| s.districts[layer.index()] == d)
@@ -132,13 +197,24 @@ pub struct Page {
 
 /// The report index. Not internally synchronised: the service wraps it in a
 /// lock (many readers, one writer after each commit).
-#[derive(Default)]
+///
+/// Layout: an R-tree of [`ReportPoint`] leaves for spatial queries, and the
+/// full summaries in `slots`, **sorted by id** (store ids only grow, so a
+/// commit appends), found by binary search: no id map.
 pub struct ReportIndex {
-    tree: RTree<Point>,
+    tree: Tree,
     slots: Vec<Slot>,
-    by_id: HashMap<ReportId, u32>,
-    /// Whether `slots` is sorted by id (true when ids only grow, the normal case).
-    sorted: bool,
+    hexes: HexAggregates,
+}
+
+impl Default for ReportIndex {
+    fn default() -> Self {
+        Self {
+            tree: RTree::new_with_params(),
+            slots: Vec::new(),
+            hexes: HexAggregates::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for ReportIndex {
@@ -149,32 +225,92 @@ impl std::fmt::Debug for ReportIndex {
     }
 }
 
+/// Builds a [`ReportIndex`] from summaries pushed one by one (the boot scan),
+/// without holding a second copy of them.
+#[derive(Debug, Default)]
+pub struct ReportIndexBuilder {
+    slots: Vec<Slot>,
+}
+
+impl ReportIndexBuilder {
+    /// A builder for about `expected` reports.
+    #[must_use]
+    pub fn with_capacity(expected: usize) -> Self {
+        Self {
+            slots: Vec::with_capacity(expected + headroom(expected)),
+        }
+    }
+
+    pub fn push(&mut self, s: &ReportSummary) {
+        self.slots.push(Slot::from_summary(s));
+    }
+
+    /// The index; a later summary of the same id wins.
+    #[must_use]
+    pub fn finish(mut self) -> ReportIndex {
+        if !self.slots.is_sorted_by_key(|s| s.id) {
+            self.slots.sort_by_key(|s| s.id);
+        }
+        // Keep the last of equal ids (stable sort kept arrival order).
+        self.slots.reverse();
+        self.slots.dedup_by_key(|s| s.id);
+        self.slots.reverse();
+        let slots = self.slots;
+        // The tree and the hexagon counts are independent: build them on
+        // two threads (boot time, BENCHMARKS.md).
+        let (tree, hexes) = std::thread::scope(|scope| {
+            let hexes = scope.spawn(|| {
+                let mut h = HexAggregates::default();
+                for s in &slots {
+                    h.change(
+                        s.h3,
+                        s.kind,
+                        CategoryId(s.category),
+                        s.status.is_open(),
+                        true,
+                    );
+                }
+                h
+            });
+            let points: Vec<ReportPoint> = slots.iter().map(ReportPoint::of).collect();
+            let tree = RTree::bulk_load_with_params(points);
+            // A panic in the counting thread is a bug; rebuild on this one.
+            let hexes = hexes.join().unwrap_or_else(|_| {
+                let mut h = HexAggregates::default();
+                for s in &slots {
+                    h.change(
+                        s.h3,
+                        s.kind,
+                        CategoryId(s.category),
+                        s.status.is_open(),
+                        true,
+                    );
+                }
+                h
+            });
+            (tree, hexes)
+        });
+        ReportIndex { tree, slots, hexes }
+    }
+}
+
+/// Spare capacity kept beyond `n` slots so that the first commits after a
+/// bulk load do not reallocate (and copy) the whole slot array under the
+/// write lock.
+fn headroom(n: usize) -> usize {
+    (n / 8).max(1_024)
+}
+
 impl ReportIndex {
     /// Builds the index in one go (bulk-loaded R-tree), as at boot.
     #[must_use]
-    pub fn bulk_load(mut summaries: Vec<ReportSummary>) -> Self {
-        summaries.sort_unstable_by_key(|s| s.id);
-        summaries.dedup_by_key(|s| s.id);
-        let slots: Vec<Slot> = summaries.iter().map(Slot::from_summary).collect();
-        let points = slots
-            .iter()
-            .enumerate()
-            .map(|(i, s)| Point {
-                pos: [s.lon, s.lat],
-                slot: slot_u32(i),
-            })
-            .collect();
-        let by_id = slots
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.id, slot_u32(i)))
-            .collect();
-        Self {
-            tree: RTree::bulk_load(points),
-            slots,
-            by_id,
-            sorted: true,
+    pub fn bulk_load(summaries: Vec<ReportSummary>) -> Self {
+        let mut b = ReportIndexBuilder::with_capacity(summaries.len());
+        for s in &summaries {
+            b.push(s);
         }
+        drop(summaries);
+        b.finish()
     }
 
     #[must_use]
@@ -187,51 +323,101 @@ impl ReportIndex {
         self.slots.is_empty()
     }
 
+    fn position(&self, id: ReportId) -> Result<usize, usize> {
+        // Fast path: the newest report (the one just committed, or looked up
+        // right after its 201).
+        match self.slots.last() {
+            Some(last) if last.id == id => Ok(self.slots.len() - 1),
+            Some(last) if last.id < id => Err(self.slots.len()),
+            _ => self.slots.binary_search_by_key(&id, |s| s.id),
+        }
+    }
+
     /// Adds a committed report, or replaces the summary of a known id (its
     /// position must not change: reports do not move).
     pub fn upsert(&mut self, s: &ReportSummary) {
         let slot = Slot::from_summary(s);
-        if let Some(&i) = self.by_id.get(&s.id) {
-            let old = &mut self.slots[i as usize];
-            debug_assert!(
-                old.lon == slot.lon && old.lat == slot.lat,
-                "reports do not move"
-            );
-            *old = slot;
-            return;
+        let point = ReportPoint::of(&slot);
+        match self.position(s.id) {
+            Ok(i) => {
+                let old = &mut self.slots[i];
+                debug_assert!(
+                    old.lon == slot.lon && old.lat == slot.lat,
+                    "reports do not move"
+                );
+                let pos = [old.lon, old.lat];
+                self.hexes.change(
+                    old.h3,
+                    old.kind,
+                    CategoryId(old.category),
+                    old.status.is_open(),
+                    false,
+                );
+                self.hexes.change(
+                    slot.h3,
+                    slot.kind,
+                    CategoryId(slot.category),
+                    slot.status.is_open(),
+                    true,
+                );
+                *old = slot;
+                if let Some(leaf) = self
+                    .tree
+                    .locate_all_at_point_mut(&pos)
+                    .find(|p| p.id == s.id)
+                {
+                    *leaf = point;
+                }
+            }
+            Err(i) => {
+                if self.slots.len() == self.slots.capacity() {
+                    // Grow by a quarter, not double: at 1M reports doubling
+                    // would hold 64 MB of spare slots.
+                    self.slots.reserve_exact(headroom(self.slots.len() * 2));
+                }
+                self.slots.insert(i, slot);
+                self.tree.insert(point);
+                self.hexes.change(
+                    slot.h3,
+                    slot.kind,
+                    CategoryId(slot.category),
+                    slot.status.is_open(),
+                    true,
+                );
+            }
         }
-        let i = slot_u32(self.slots.len());
-        if self.slots.last().is_some_and(|last| last.id > s.id) {
-            self.sorted = false;
-        }
-        self.slots.push(slot);
-        self.by_id.insert(s.id, i);
-        self.tree.insert(Point {
-            pos: [slot.lon, slot.lat],
-            slot: i,
-        });
     }
 
     #[must_use]
     pub fn get(&self, id: ReportId) -> Option<ReportSummary> {
-        self.by_id
-            .get(&id)
-            .map(|&i| self.slots[i as usize].summary())
+        self.position(id).ok().map(|i| self.slots[i].summary())
+    }
+
+    /// Calls `f` for every report point inside `bbox` (edges included). The
+    /// hot path of tiles: a walk of the tree that takes whole subtrees lying
+    /// inside `bbox` without testing their leaves.
+    pub fn for_each_point_in(&self, bbox: &Envelope, mut f: impl FnMut(&ReportPoint)) {
+        let env = AABB::from_corners([bbox.min_lon, bbox.min_lat], [bbox.max_lon, bbox.max_lat]);
+        if env.intersects(&self.tree.root().envelope()) {
+            walk_in(self.tree.root(), &env, &mut f);
+        }
     }
 
     /// Calls `f` for every report inside `bbox` (edges included).
     pub fn for_each_in(&self, bbox: &Envelope, mut f: impl FnMut(ReportSummary)) {
-        let env = AABB::from_corners([bbox.min_lon, bbox.min_lat], [bbox.max_lon, bbox.max_lat]);
-        for p in self.tree.locate_in_envelope(&env) {
-            f(self.slots[p.slot as usize].summary());
-        }
+        self.for_each_point_in(bbox, |p| {
+            if let Some(s) = self.get(p.id) {
+                f(s);
+            }
+        });
     }
 
     /// Number of reports inside `bbox` (edges included).
     #[must_use]
     pub fn count_in(&self, bbox: &Envelope) -> usize {
-        let env = AABB::from_corners([bbox.min_lon, bbox.min_lat], [bbox.max_lon, bbox.max_lat]);
-        self.tree.locate_in_envelope(&env).count()
+        let mut n = 0;
+        self.for_each_point_in(bbox, |_| n += 1);
+        n
     }
 
     /// Reports within `radius_m` geodesic metres of `center` that satisfy
@@ -243,23 +429,21 @@ impl ReportIndex {
         center: LonLat,
         radius_m: f64,
         limit: usize,
-        mut keep: impl FnMut(&ReportSummary) -> bool,
-    ) -> Vec<(ReportSummary, f64)> {
-        // Field tests (`keep`) before the haversine: most candidates in a dense
-        // area are of another category or closed.
+        mut keep: impl FnMut(&ReportPoint) -> bool,
+    ) -> Vec<(ReportPoint, f64)> {
         let env = center.envelope_around(radius_m);
-        let mut out = Vec::new();
-        self.for_each_in(&env, |s| {
-            if keep(&s) {
-                let d = center.distance_m(s.location);
+        let mut near: Vec<(ReportPoint, f64)> = Vec::new();
+        self.for_each_point_in(&env, |p| {
+            if keep(p) {
+                let d = center.distance_m(p.location());
                 if d <= radius_m {
-                    out.push((s, d));
+                    near.push((*p, d));
                 }
             }
         });
-        out.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.id.cmp(&b.0.id)));
-        out.truncate(limit);
-        out
+        near.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.id.cmp(&b.0.id)));
+        near.truncate(limit);
+        near
     }
 
     /// A page of report ids matching `filter`, newest (highest id) first,
@@ -269,29 +453,26 @@ impl ReportIndex {
         let mut matching: Vec<ReportId> = match filter.bbox {
             Some(b) => {
                 let mut v = Vec::new();
-                let env = AABB::from_corners([b.min_lon, b.min_lat], [b.max_lon, b.max_lat]);
-                for p in self.tree.locate_in_envelope(&env) {
-                    let s = &self.slots[p.slot as usize];
-                    if filter.matches(s) {
-                        v.push(s.id);
+                self.for_each_point_in(&b, |p| {
+                    if filter.matches_point(p)
+                        && filter.district.is_none_or(|(layer, d)| {
+                            self.position(p.id)
+                                .is_ok_and(|i| self.slots[i].districts[layer.index()] == d)
+                        })
+                    {
+                        v.push(p.id);
                     }
-                }
+                });
                 v.sort_unstable_by(|a, b| b.cmp(a));
                 v
             }
-            None => {
-                let mut v: Vec<ReportId> = self
-                    .slots
-                    .iter()
-                    .rev()
-                    .filter(|s| filter.matches(s))
-                    .map(|s| s.id)
-                    .collect();
-                if !self.sorted {
-                    v.sort_unstable_by(|a, b| b.cmp(a));
-                }
-                v
-            }
+            None => self
+                .slots
+                .iter()
+                .rev()
+                .filter(|s| filter.matches(s))
+                .map(|s| s.id)
+                .collect(),
         };
         let total = matching.len();
         let start = before.map_or(0, |b| matching.partition_point(|&id| id >= b));
@@ -306,6 +487,62 @@ impl ReportIndex {
         }
     }
 
+    /// Hexagon counts at H3 resolution `res` of the reports matching
+    /// `filter` (its `bbox` and `district` are ignored): every cell holding a
+    /// matching report whose centre lies in `area` grown by one cell reach
+    /// ([`hexagons::candidate_box`]), with exact counts over the whole cell,
+    /// including its reports outside `area`. Kind and category filters are
+    /// answered from the maintained counts; others walk the points around
+    /// `area`.
+    pub fn hex_counts(
+        &self,
+        res: u8,
+        area: &Envelope,
+        filter: &ReportFilter,
+        mut f: impl FnMut(u64, HexCounts),
+    ) {
+        let centres = hexagons::candidate_box(area, res);
+        let from_counts = filter.status.is_none()
+            && filter.from_ms.is_none()
+            && filter.to_ms.is_none()
+            && HexAggregates::covers(res);
+        if from_counts {
+            self.hexes
+                .cells_in(res, &centres, filter.kind, filter.category, f);
+            return;
+        }
+        // Every report of a cell whose centre is in `centres` lies within
+        // one more reach of it.
+        let walk = hexagons::candidate_box(&centres, res);
+        let mut cells: HashMap<u64, HexCounts> = HashMap::new();
+        let point_filter = ReportFilter {
+            bbox: None,
+            district: None,
+            ..filter.clone()
+        };
+        self.for_each_point_in(&walk, |p| {
+            if point_filter.matches_point(p)
+                && let Some(cell) = hexagons::parent_cell(p.h3, res)
+            {
+                cells
+                    .entry(cell)
+                    .or_default()
+                    .add(p.kind, p.status.is_open());
+            }
+        });
+        for (cell, counts) in cells {
+            if hexagons::cell_center(cell).is_some_and(|c| centres.contains_xy(c[0], c[1])) {
+                f(cell, counts);
+            }
+        }
+    }
+
+    /// The maintained hexagon counts.
+    #[must_use]
+    pub fn hexagons(&self) -> &HexAggregates {
+        &self.hexes
+    }
+
     /// Every summary at once, for comparisons in tests and checks.
     #[must_use]
     pub fn all(&self) -> Vec<ReportSummary> {
@@ -313,9 +550,34 @@ impl ReportIndex {
     }
 }
 
-fn slot_u32(i: usize) -> u32 {
-    // More than 4 billion reports in memory would exhaust RAM long before.
-    u32::try_from(i).unwrap_or(u32::MAX)
+fn walk_in(node: &ParentNode<ReportPoint>, env: &AABB<[f64; 2]>, f: &mut impl FnMut(&ReportPoint)) {
+    if env.contains_envelope(&node.envelope()) {
+        walk_all(node, f);
+        return;
+    }
+    for child in node.children() {
+        match child {
+            RTreeNode::Leaf(p) => {
+                if env.contains_point(&p.pos) {
+                    f(p);
+                }
+            }
+            RTreeNode::Parent(n) => {
+                if env.intersects(&n.envelope()) {
+                    walk_in(n, env, f);
+                }
+            }
+        }
+    }
+}
+
+fn walk_all(node: &ParentNode<ReportPoint>, f: &mut impl FnMut(&ReportPoint)) {
+    for child in node.children() {
+        match child {
+            RTreeNode::Leaf(p) => f(p),
+            RTreeNode::Parent(n) => walk_all(n, f),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -406,6 +668,203 @@ mod tests {
         let ids: Vec<ReportId> = near.iter().map(|(s, _)| s.id).collect();
         assert_eq!(ids, vec![2, 1]);
         assert!((near[0].1 - 10.0).abs() < 0.5, "{}", near[0].1);
+    }
+
+    #[test]
+    fn a_status_change_reaches_the_tree_leaf_that_nearby_queries_read() {
+        let mut idx = ReportIndex::default();
+        let mut s = summary(3, 2.35, 48.85, Kind::Anomaly, 0);
+        idx.upsert(&s);
+        let c = LonLat::new(2.35, 48.85).unwrap();
+        assert_eq!(idx.within(c, 10.0, 5, |p| p.status.is_open()).len(), 1);
+        s.status = Status::Done;
+        idx.upsert(&s);
+        assert!(idx.within(c, 10.0, 5, |p| p.status.is_open()).is_empty());
+        let mut seen = Vec::new();
+        idx.for_each_point_in(&Envelope::new(2.3, 48.8, 2.4, 48.9).unwrap(), |p| {
+            seen.push(p.status)
+        });
+        assert_eq!(seen, vec![Status::Done]);
+    }
+
+    #[test]
+    fn ids_arriving_out_of_order_are_all_found_and_listed_newest_first() {
+        let mut idx = ReportIndex::bulk_load(vec![
+            summary(10, 2.35, 48.85, Kind::Anomaly, 0),
+            summary(30, 2.35, 48.85, Kind::Anomaly, 0),
+        ]);
+        idx.upsert(&summary(20, 2.36, 48.86, Kind::Anomaly, 0));
+        idx.upsert(&summary(5, 2.37, 48.87, Kind::Anomaly, 0));
+        idx.upsert(&summary(40, 2.38, 48.88, Kind::Anomaly, 0));
+        for id in [5, 10, 20, 30, 40] {
+            assert_eq!(idx.get(id).map(|s| s.id), Some(id));
+        }
+        assert_eq!(idx.get(25), None);
+        let page = idx.page(&ReportFilter::default(), None, 10);
+        assert_eq!(page.ids, vec![40, 30, 20, 10, 5]);
+    }
+
+    #[test]
+    fn a_bulk_load_keeps_the_last_summary_of_a_repeated_id() {
+        let mut later = summary(1, 2.35, 48.85, Kind::Anomaly, 0);
+        later.status = Status::Done;
+        let idx = ReportIndex::bulk_load(vec![summary(1, 2.35, 48.85, Kind::Anomaly, 0), later]);
+        assert_eq!(idx.len(), 1);
+        assert_eq!(idx.get(1).unwrap().status, Status::Done);
+    }
+
+    #[test]
+    fn a_tree_node_holding_a_report_point_is_no_larger_than_with_a_bare_point() {
+        // The leaf carries the tile fields for free only while this holds.
+        assert_eq!(size_of::<RTreeNode<ReportPoint>>(), 56);
+    }
+
+    /// Random reports around Paris with real H3 cells.
+    fn scattered(n: usize, seed: u64) -> Vec<ReportSummary> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
+        (0..n)
+            .map(|i| {
+                let lon = rng.random_range(2.25..2.42);
+                let lat = rng.random_range(48.815..48.90);
+                let mut s = summary(
+                    i as i64 + 1,
+                    lon,
+                    lat,
+                    if rng.random_bool(0.3) {
+                        Kind::Contribution
+                    } else {
+                        Kind::Anomaly
+                    },
+                    rng.random_range(0..4),
+                );
+                s.h3 = crate::spatial::h3_cell(s.location);
+                s.status = [
+                    Status::New,
+                    Status::Done,
+                    Status::Rejected,
+                    Status::ToProcess,
+                ][rng.random_range(0..4)];
+                s.created_ms = rng.random_range(0..1_000_000);
+                s
+            })
+            .collect()
+    }
+
+    /// What `hex_counts` must answer, by brute force over every report.
+    fn brute_hex_counts(
+        all: &[ReportSummary],
+        res: u8,
+        area: &Envelope,
+        filter: &ReportFilter,
+    ) -> Vec<(u64, HexCounts)> {
+        let centres = hexagons::candidate_box(area, res);
+        let mut cells: HashMap<u64, HexCounts> = HashMap::new();
+        for s in all {
+            let p = ReportPoint::of(&Slot::from_summary(s));
+            if filter.matches_point(&p) {
+                let cell = hexagons::parent_cell(s.h3, res).unwrap();
+                cells
+                    .entry(cell)
+                    .or_default()
+                    .add(s.kind, s.status.is_open());
+            }
+        }
+        let mut v: Vec<(u64, HexCounts)> = cells
+            .into_iter()
+            .filter(|(c, _)| {
+                let c = hexagons::cell_center(*c).unwrap();
+                centres.contains_xy(c[0], c[1])
+            })
+            .collect();
+        v.sort_unstable_by_key(|(c, _)| *c);
+        v
+    }
+
+    #[test]
+    fn hexagon_counts_match_a_brute_force_count_whichever_path_answers() {
+        let all = scattered(3_000, 7);
+        let mut idx = ReportIndex::bulk_load(all[..2_000].to_vec());
+        for s in &all[2_000..] {
+            idx.upsert(s);
+        }
+        // Close some reports after the fact: counts must follow.
+        let mut all = all;
+        for s in all.iter_mut().step_by(5) {
+            s.status = Status::Done;
+            idx.upsert(s);
+        }
+        let area = Envelope::new(2.30, 48.84, 2.36, 48.87).unwrap();
+        let filters = [
+            ReportFilter::default(),
+            ReportFilter {
+                kind: Some(Kind::Contribution),
+                ..Default::default()
+            },
+            ReportFilter {
+                category: Some(CategoryId(2)),
+                kind: Some(Kind::Anomaly),
+                ..Default::default()
+            },
+            ReportFilter {
+                status: Some(Status::Done),
+                ..Default::default()
+            },
+            ReportFilter {
+                from_ms: Some(200_000),
+                to_ms: Some(600_000),
+                category: Some(CategoryId(1)),
+                ..Default::default()
+            },
+        ];
+        for res in [5_u8, 7, 8, 9, 10, 11] {
+            for filter in &filters {
+                let mut got = Vec::new();
+                idx.hex_counts(res, &area, filter, |c, n| got.push((c, n)));
+                got.sort_unstable_by_key(|(c, _)| *c);
+                let want = brute_hex_counts(&all, res, &area, filter);
+                assert!(!want.is_empty(), "res {res}: the test area must hold cells");
+                assert_eq!(got, want, "res {res}, filter {filter:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// The tree walk (with its whole-subtree shortcut) returns exactly the
+        /// points a brute-force scan finds, edges included, whether the
+        /// index was bulk-loaded or grown by inserts.
+        #[test]
+        fn an_envelope_query_returns_exactly_the_points_a_scan_finds(
+            // A coarse grid so that many points sit exactly on query edges.
+            cells in proptest::collection::vec((0_u16..200, 0_u16..200), 0..600),
+            split in 0_usize..600,
+            q in (0_u16..200, 0_u16..200, 0_u16..200, 0_u16..200),
+        ) {
+            let at = |x: u16, y: u16| (2.25 + f64::from(x) * 1e-3, 48.81 + f64::from(y) * 5e-4);
+            let all: Vec<ReportSummary> = cells
+                .iter()
+                .enumerate()
+                .map(|(i, &(x, y))| {
+                    let (lon, lat) = at(x, y);
+                    summary(i as i64 + 1, lon, lat, Kind::Anomaly, 0)
+                })
+                .collect();
+            let split = split.min(all.len());
+            let mut idx = ReportIndex::bulk_load(all[..split].to_vec());
+            for s in &all[split..] {
+                idx.upsert(s);
+            }
+            let (a, b) = at(q.0.min(q.2), q.1.min(q.3));
+            let (c, d) = at(q.0.max(q.2), q.1.max(q.3));
+            let bbox = Envelope::new(a, b, c, d).unwrap();
+            let mut got = Vec::new();
+            idx.for_each_point_in(&bbox, |p| got.push(p.id));
+            got.sort_unstable();
+            let brute: Vec<ReportId> =
+                all.iter().filter(|s| bbox.contains(s.location)).map(|s| s.id).collect();
+            proptest::prop_assert_eq!(got, brute);
+        }
     }
 
     #[test]

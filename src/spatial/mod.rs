@@ -13,10 +13,14 @@
 //! - it is updated after the store committed, so it never shows a report the
 //!   store could lose.
 
+pub mod hexagons;
 mod index;
 mod projects;
 
-pub use index::{Page, ReportFilter, ReportIndex, ReportSummary};
+pub use hexagons::{HexAggregates, HexCounts};
+pub use index::{
+    Page, ReportFilter, ReportIndex, ReportIndexBuilder, ReportPoint, ReportSummary, TreeParams,
+};
 pub use projects::{ProjectFilter, ProjectIndex};
 
 /// H3 resolution at which every record's cell is computed and stored

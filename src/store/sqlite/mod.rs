@@ -576,7 +576,32 @@ impl SqliteStore {
     where
         F: FnMut(IndexRow<'_>) + Send,
     {
-        index_scan::load_index_rows(&self.readers, f).await
+        let n = index_scan::load_index_rows(&self.readers, f).await?;
+        self.unmap_readers().await?;
+        Ok(n)
+    }
+
+    /// Drops every reader's file mapping (SQLite unmaps when `mmap_size`
+    /// shrinks, and maps lazily again when it grows back). After the boot
+    /// scan, the whole table's pages would otherwise stay in the process's
+    /// RSS as mapped file pages; unmapped, they stay in the kernel's page
+    /// cache, which is where the next reads find them.
+    async fn unmap_readers(&self) -> Result<(), StoreError> {
+        let mut held = Vec::with_capacity(READER_CONNECTIONS as usize);
+        for _ in 0..self.readers.size() {
+            held.push(self.readers.acquire().await?);
+        }
+        for conn in &mut held {
+            sqlx::query("PRAGMA mmap_size = 0")
+                .execute(&mut **conn)
+                .await?;
+            sqlx::query(AssertSqlSafe(format!(
+                "PRAGMA mmap_size = {READER_MMAP_BYTES}"
+            )))
+            .execute(&mut **conn)
+            .await?;
+        }
+        Ok(())
     }
 
     pub(crate) async fn insert_projects(&self, rows: Vec<ProjectRow>) -> Result<(), StoreError> {

@@ -1,0 +1,250 @@
+//! H3 hexagon counts of reports, kept in step with the report index.
+//!
+//! For every resolution in [`AGGREGATED_RESOLUTIONS`] the index keeps, per
+//! cell, the number of reports by kind and how many of them are open, in
+//! total and per category. Hexagon tiles and statistics read these counts
+//! instead of walking the reports: a filter on kind and/or category is
+//! answered from them; any other filter (status, time range) falls back to a
+//! walk of the points, with the same answer (`ReportIndex::hex_counts`).
+
+use std::collections::HashMap;
+use std::ops::RangeInclusive;
+
+use h3o::{CellIndex, LatLng, Resolution};
+
+use crate::model::{CategoryId, Envelope, Kind};
+
+/// Resolutions whose counts are maintained at every commit (res 4: ~1,770 km²
+/// hexagons, the whole city in one or two; res 10: ~15,000 m², a block).
+pub const AGGREGATED_RESOLUTIONS: RangeInclusive<u8> = 4..=10;
+
+/// Counts of the reports of one hexagon (matching a filter).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HexCounts {
+    pub total: u32,
+    pub anomalies: u32,
+    pub contributions: u32,
+    /// Reports whose status is not closed.
+    pub open: u32,
+}
+
+impl HexCounts {
+    /// Adds one report.
+    pub fn add(&mut self, kind: Kind, open: bool) {
+        self.total += 1;
+        match kind {
+            Kind::Anomaly => self.anomalies += 1,
+            Kind::Contribution => self.contributions += 1,
+        }
+        self.open += u32::from(open);
+    }
+}
+
+/// Per-cell counts by kind, split open / all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Tally {
+    all: [u32; 2],
+    open: [u32; 2],
+}
+
+impl Tally {
+    fn change(&mut self, kind: Kind, open: bool, add: bool) {
+        let k = kind_index(kind);
+        let step = |v: &mut u32| {
+            *v = if add {
+                v.saturating_add(1)
+            } else {
+                v.saturating_sub(1)
+            }
+        };
+        step(&mut self.all[k]);
+        if open {
+            step(&mut self.open[k]);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.all == [0, 0]
+    }
+
+    fn counts(&self, kind: Option<Kind>) -> HexCounts {
+        let only = |k: Kind| kind.is_none_or(|f| f == k);
+        let anomalies = if only(Kind::Anomaly) { self.all[0] } else { 0 };
+        let contributions = if only(Kind::Contribution) {
+            self.all[1]
+        } else {
+            0
+        };
+        let open = [Kind::Anomaly, Kind::Contribution]
+            .into_iter()
+            .filter(|&k| only(k))
+            .map(|k| self.open[kind_index(k)])
+            .sum();
+        HexCounts {
+            total: anomalies + contributions,
+            anomalies,
+            contributions,
+            open,
+        }
+    }
+}
+
+fn kind_index(kind: Kind) -> usize {
+    match kind {
+        Kind::Anomaly => 0,
+        Kind::Contribution => 1,
+    }
+}
+
+#[derive(Debug, Default)]
+struct Level {
+    all: HashMap<u64, Tally>,
+    by_category: HashMap<(u64, u16), Tally>,
+    /// Centre (lon, lat) of every cell that ever held a report.
+    centers: HashMap<u64, [f64; 2]>,
+}
+
+/// The maintained counts.
+#[derive(Debug)]
+pub struct HexAggregates {
+    levels: Vec<Level>,
+}
+
+impl Default for HexAggregates {
+    fn default() -> Self {
+        Self {
+            levels: AGGREGATED_RESOLUTIONS.map(|_| Level::default()).collect(),
+        }
+    }
+}
+
+/// The parent of a stored (finer) cell at `res`, if the cell is valid and at
+/// least that fine.
+#[must_use]
+pub fn parent_cell(cell: u64, res: u8) -> Option<u64> {
+    let cell = CellIndex::try_from(cell).ok()?;
+    let res = Resolution::try_from(res).ok()?;
+    cell.parent(res).map(u64::from)
+}
+
+/// Centre of a cell as (lon, lat).
+#[must_use]
+pub fn cell_center(cell: u64) -> Option<[f64; 2]> {
+    let c = CellIndex::try_from(cell).ok()?;
+    let ll = LatLng::from(c);
+    Some([ll.lng(), ll.lat()])
+}
+
+/// Half-size, in degrees (lon, lat), of a box around a cell's centre that is
+/// sure to hold the whole cell at latitudes up to `lat`: twice H3's average
+/// edge length of the resolution (a hexagon's circumradius is its edge;
+/// cells vary in size by less than 2×).
+#[must_use]
+pub fn cell_reach_deg(res: u8, lat: f64) -> (f64, f64) {
+    let edge_m = Resolution::try_from(res).map_or(1_000_000.0, Resolution::edge_length_m);
+    let reach_m = 2.0 * edge_m;
+    let dlat = reach_m / 111_320.0;
+    let cos = lat.abs().min(89.0).to_radians().cos();
+    (dlat / cos, dlat)
+}
+
+/// `bbox` grown by `(dlon, dlat)` on every side.
+#[must_use]
+pub fn grow(bbox: &Envelope, (dlon, dlat): (f64, f64)) -> Envelope {
+    Envelope {
+        min_lon: bbox.min_lon - dlon,
+        min_lat: bbox.min_lat - dlat,
+        max_lon: bbox.max_lon + dlon,
+        max_lat: bbox.max_lat + dlat,
+    }
+}
+
+/// The box that holds every cell at `res` whose centre lies in `bbox`
+/// grown by one reach: the cells a hexagon query over `bbox` returns.
+#[must_use]
+pub fn candidate_box(bbox: &Envelope, res: u8) -> Envelope {
+    let lat = bbox.min_lat.abs().max(bbox.max_lat.abs());
+    grow(bbox, cell_reach_deg(res, lat))
+}
+
+impl HexAggregates {
+    fn level(&self, res: u8) -> Option<&Level> {
+        self.levels.get(usize::from(
+            res.checked_sub(*AGGREGATED_RESOLUTIONS.start())?,
+        ))
+    }
+
+    /// Counts one report in (`add`) or out of every maintained resolution.
+    pub fn change(&mut self, h3: u64, kind: Kind, category: CategoryId, open: bool, add: bool) {
+        for (level, res) in self.levels.iter_mut().zip(AGGREGATED_RESOLUTIONS) {
+            let Some(cell) = parent_cell(h3, res) else {
+                continue;
+            };
+            let tally = level.all.entry(cell).or_default();
+            tally.change(kind, open, add);
+            if tally.is_empty() {
+                level.all.remove(&cell);
+            }
+            let tally = level.by_category.entry((cell, category.0)).or_default();
+            tally.change(kind, open, add);
+            if tally.is_empty() {
+                level.by_category.remove(&(cell, category.0));
+            }
+            if add
+                && !level.centers.contains_key(&cell)
+                && let Some(c) = cell_center(cell)
+            {
+                level.centers.insert(cell, c);
+            }
+        }
+    }
+
+    /// Whether `res` is maintained.
+    #[must_use]
+    pub fn covers(res: u8) -> bool {
+        AGGREGATED_RESOLUTIONS.contains(&res)
+    }
+
+    /// Calls `f` with every cell at `res` holding at least one report of the
+    /// given kind and category whose centre lies in `area` (the caller grows
+    /// its box by [`candidate_box`]). `None` filters mean any. Nothing is
+    /// called for an unmaintained resolution.
+    pub fn cells_in(
+        &self,
+        res: u8,
+        area: &Envelope,
+        kind: Option<Kind>,
+        category: Option<CategoryId>,
+        mut f: impl FnMut(u64, HexCounts),
+    ) {
+        let Some(level) = self.level(res) else {
+            return;
+        };
+        let inside = |cell: u64| {
+            level
+                .centers
+                .get(&cell)
+                .is_some_and(|c| area.contains_xy(c[0], c[1]))
+        };
+        let mut emit = |cell: u64, t: &Tally| {
+            let counts = t.counts(kind);
+            if counts.total > 0 && inside(cell) {
+                f(cell, counts);
+            }
+        };
+        match category {
+            None => level.all.iter().for_each(|(&cell, t)| emit(cell, t)),
+            Some(c) => level
+                .by_category
+                .iter()
+                .filter(|((_, cat), _)| *cat == c.0)
+                .for_each(|(&(cell, _), t)| emit(cell, t)),
+        }
+    }
+
+    /// Number of cells kept at `res` (for sizing checks).
+    #[must_use]
+    pub fn cell_count(&self, res: u8) -> usize {
+        self.level(res).map_or(0, |l| l.all.len())
+    }
+}
