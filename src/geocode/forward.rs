@@ -10,10 +10,11 @@
 
 use super::index::{FUZZY_MIN_CHARS, Index, KeyKind};
 use super::text::{
-    canonical, edit_distance_at_most, is_city_noise, is_stop_word, is_street_type,
-    single_deletions, tokenize,
+    canonical, edit_distance_at_most, is_city_noise, is_locator_word, is_number_sign, is_stop_word,
+    is_street_type, single_deletions, tokenize,
 };
 use super::{GeocodeMatch, MatchPrecision};
+use crate::model::LonLat;
 
 /// Longest run of words tried as a street name.
 const MAX_SPAN: usize = 14;
@@ -42,8 +43,24 @@ const FUZZY_MIN_RECALL_COMPLETE: f64 = 0.4;
 const FUZZY_WORD_WEIGHT: f64 = 0.8;
 /// Weight of a word the query abbreviates (`Chau.` for `Chaussée`).
 const PREFIX_WORD_WEIGHT: f64 = 0.6;
+/// Words of the vocabulary at least this long (in characters), street types
+/// aside, also match the words one edit away.
+const FUZZY_KNOWN_MIN_CHARS: usize = 5;
+/// Weight of a word one edit from a query word that is itself a word of the
+/// vocabulary (`Andre` is not a misspelling of `Ancre`, `Hippolyte` may be
+/// one of `Hyppolyte`).
+const FUZZY_KNOWN_WORD_WEIGHT: f64 = 0.7;
 /// At most this many words are tried for an abbreviation.
 const MAX_PREFIX_EXPANSIONS: usize = 60;
+
+/// A second name of the query that is not a full street name places a
+/// street-level match where the two streets meet only if their addresses
+/// come this close, in metres.
+const CROSSING_MAX_M: f64 = 60.0;
+/// At most this many other names are tried as the crossing street.
+const MAX_CROSSING_TRIES: usize = 4;
+/// Metres per degree of latitude (mean).
+const METRES_PER_DEGREE: f64 = 111_195.0;
 
 /// Every arrondissement, as a bit mask (bit n = arrondissement n).
 const ALL_ARRONDISSEMENTS: u32 = ((1 << 21) - 1) & !1;
@@ -172,7 +189,7 @@ impl Query {
                     } else {
                         Kind::Boundary
                     }
-                } else if is_city_noise(&canon) {
+                } else if is_city_noise(&canon) || is_locator_word(&canon) {
                     Kind::Noise
                 } else {
                     Kind::Word
@@ -230,6 +247,15 @@ impl Query {
         for t in &mut tokens {
             if t.kind == Kind::Word && is_arrondissement_word(&t.text) {
                 t.kind = Kind::Noise;
+            }
+        }
+        // "n° 12", "numéro 12"
+        for i in 1..tokens.len() {
+            if matches!(tokens[i].kind, Kind::Number(_))
+                && tokens[i - 1].kind == Kind::Word
+                && is_number_sign(&tokens[i - 1].canon)
+            {
+                tokens[i - 1].kind = Kind::Noise;
             }
         }
         Self { tokens, area }
@@ -332,12 +358,18 @@ struct Candidate {
 /// Where a candidate lands.
 #[derive(Debug, Clone, Copy)]
 struct Placement {
+    /// The BAN address, or `None` for the street's point.
     address: Option<u32>,
+    /// For a number the street lacks, the point interpolated between its
+    /// neighbours (`address` is then the nearest existing number).
+    interpolated: Option<LonLat>,
     factor: f64,
 }
 
 /// A placement factor at or above this means the number asked for exists.
 const EXACT_NUMBER: f64 = 0.91;
+/// A name quality at or above this means the query is exactly a street's name.
+const EXACT_NAME: f64 = 0.999;
 
 struct Scored {
     in_area: bool,
@@ -349,7 +381,7 @@ struct Scored {
     street: u32,
     name: u32,
     exact: bool,
-    numbered: bool,
+    number: Option<HouseNumber>,
     placement: Placement,
     /// Where a street-level match is placed, if not at the street's point.
     at: Option<u32>,
@@ -405,7 +437,7 @@ impl Index {
                 street: c.street,
                 name: c.name,
                 exact: c.exact,
-                numbered: c.number.is_some(),
+                number: c.number,
                 placement,
                 at: None,
             });
@@ -413,15 +445,23 @@ impl Index {
         // A street along an arrondissement boundary: when the number asked
         // for is missing on the requested side but exists on the other, the
         // other side is the address (postcodes of boundary streets are often
-        // those of the opposite side).
+        // those of the opposite side). Likewise when the requested
+        // arrondissements only have a partial match for the name and the
+        // exact name and number exist next door (`46 Rue Poissonnière, 75010`
+        // is not `Rue du Faubourg Poissonnière`).
+        let partial_name_in_area = scored.iter().any(|o| o.in_area)
+            && !scored
+                .iter()
+                .any(|o| o.in_area && o.name_quality >= EXACT_NAME);
         let promote: Vec<usize> = (0..scored.len())
             .filter(|&i| {
                 let s = &scored[i];
                 !s.in_area
                     && s.placement.factor >= EXACT_NUMBER
-                    && scored
-                        .iter()
-                        .any(|o| o.in_area && o.name == s.name && o.placement.factor < EXACT_NUMBER)
+                    && ((s.name_quality >= EXACT_NAME && partial_name_in_area)
+                        || scored.iter().any(|o| {
+                            o.in_area && o.name == s.name && o.placement.factor < EXACT_NUMBER
+                        }))
             })
             .collect();
         for i in promote {
@@ -466,6 +506,12 @@ impl Index {
             if let Some(a) = s.at {
                 m.location = self.addresses[a as usize].location;
             }
+            if let (Some(p), Some(h)) = (s.placement.interpolated, s.number) {
+                let street = &self.streets[s.street as usize];
+                let rep = h.rep.as_ref().map_or("", Rep::as_str);
+                m.label = super::address_label(h.numero, rep, &street.name, &street.postcode);
+                m.location = p;
+            }
             out.push(m);
             if out.len() >= limit {
                 break;
@@ -480,37 +526,70 @@ impl Index {
     /// first street nearest to the second, rather than at its middle.
     fn place_at_crossing(&self, scored: &mut [Scored]) {
         let Some(best) = scored.first() else { return };
-        if best.numbered || best.placement.address.is_some() || !best.in_area {
+        if best.number.is_some() || best.placement.address.is_some() || !best.in_area {
             return;
         }
-        let other = scored[1..].iter().find(|o| {
-            o.exact && o.name != best.name && (o.end <= best.start || best.end <= o.start)
+        // Another name of the query, outside the first's words: a full name,
+        // or a name without its type (`Jasmin Rue de l'Yvette`) if the two
+        // streets do meet.
+        let others = scored[1..].iter().filter(|o| {
+            o.in_area && o.name != best.name && (o.end <= best.start || best.end <= o.start)
         });
-        let Some(other) = other else { return };
-        let (a, b) = (
-            &self.streets[best.street as usize],
-            &self.streets[other.street as usize],
-        );
-        // Nearest pair by planar distance (exact enough at this scale); a
-        // street has at most a few hundred addresses.
+        let max = CROSSING_MAX_M / METRES_PER_DEGREE;
+        for other in others.take(MAX_CROSSING_TRIES) {
+            let max_d2 = if other.exact {
+                f64::INFINITY
+            } else {
+                max * max
+            };
+            if let Some((_, i)) = self.nearest_pair(best.street, other.street, max_d2) {
+                if let Some(first) = scored.first_mut() {
+                    first.at = Some(i);
+                }
+                return;
+            }
+        }
+    }
+
+    /// The address of street `a` nearest to an address of street `b`, with
+    /// their squared planar distance in degrees of latitude (exact enough at
+    /// this scale), if that is at most `max_d2`. An address of `a` farther
+    /// from the box around `b` than the best pair so far is skipped, so
+    /// streets that do not meet cost one pass over each.
+    fn nearest_pair(&self, a: u32, b: u32, max_d2: f64) -> Option<(f64, u32)> {
+        let (a, b) = (&self.streets[a as usize], &self.streets[b as usize]);
+        let location = |i: u32| self.addresses[i as usize].location;
         let cos = a.point.lat().to_radians().cos();
-        let d2 = |p: crate::model::LonLat, q: crate::model::LonLat| {
+        let d2 = |p: LonLat, q: LonLat| {
             let (dx, dy) = ((p.lon() - q.lon()) * cos, p.lat() - q.lat());
             dx * dx + dy * dy
         };
+        let (mut west, mut east) = (f64::INFINITY, f64::NEG_INFINITY);
+        let (mut south, mut north) = (f64::INFINITY, f64::NEG_INFINITY);
+        for q in b.numbers.iter().map(|&j| location(j)) {
+            west = west.min(q.lon());
+            east = east.max(q.lon());
+            south = south.min(q.lat());
+            north = north.max(q.lat());
+        }
         let mut nearest: Option<(f64, u32)> = None;
+        let mut bound = max_d2;
         for &i in &a.numbers {
-            let p = self.addresses[i as usize].location;
+            let p = location(i);
+            let dx = (west - p.lon()).max(p.lon() - east).max(0.0) * cos;
+            let dy = (south - p.lat()).max(p.lat() - north).max(0.0);
+            if dx * dx + dy * dy > bound {
+                continue;
+            }
             for &j in &b.numbers {
-                let d = d2(p, self.addresses[j as usize].location);
-                if nearest.is_none_or(|(bd, _)| d < bd) {
+                let d = d2(p, location(j));
+                if d <= bound && nearest.is_none_or(|(bd, _)| d < bd) {
                     nearest = Some((d, i));
+                    bound = d;
                 }
             }
         }
-        if let (Some((_, i)), Some(first)) = (nearest, scored.first_mut()) {
-            first.at = Some(i);
-        }
+        nearest
     }
 
     fn to_match(&self, street: u32, address: Option<u32>, score: f64) -> GeocodeMatch {
@@ -576,6 +655,17 @@ impl Index {
         }
     }
 
+    /// Whether the street type written at token `at` is one edit from the
+    /// type of `name` (`cours` / `Cour`, `allées` / `Allée`).
+    fn type_is_near(&self, q: &Query, at: usize, name: u32) -> bool {
+        let n = &self.names[name as usize];
+        n.type_len == 1
+            && n.tokens.first().is_some_and(|&w| {
+                edit_distance_at_most(&q.tokens[at].canon, &self.vocabulary.words[w as usize], 1)
+                    .is_some()
+            })
+    }
+
     /// Exact pass: every run of words of the query looked up as a key.
     fn exact_candidates(&self, q: &Query, out: &mut Vec<Candidate>) {
         let t = &q.tokens;
@@ -618,6 +708,8 @@ impl Index {
                 KeyKind::Full => 1.0,
                 KeyKind::Part => 0.95,
                 KeyKind::Short => 0.85,
+                // "cours de l'Île Louviers" for "Cour de l'Île Louviers"
+                KeyKind::WithoutType if after_type && self.type_is_near(q, lookback, name) => 0.9,
                 // "rue Foch" for "Avenue Foch"
                 KeyKind::WithoutType if after_type => 0.8,
                 // A single word ("Mairie" for "Cité de la Mairie") is weak evidence.
@@ -647,26 +739,38 @@ impl Index {
         }
     }
 
-    /// Words of the vocabulary equal to, or (for a word not in it) one edit
-    /// from, `word`, with weights.
+    /// Words of the vocabulary equal to `word`, one edit from it, or (for a
+    /// word not in it) starting with it, with weights. A word of the
+    /// vocabulary may still be a misspelling of another (`Hippolyte` for
+    /// `Hyppolyte`, `Lisle` for `l'Isle`), so its neighbours are kept when it
+    /// is long enough not to be a different short word.
     fn alternatives(&self, word: &str, fuzzy: bool, out: &mut Vec<(u32, f64)>) {
         let v = &self.vocabulary;
         out.clear();
-        if let Some(&id) = v.ids.get(word) {
+        let known = v.ids.get(word).copied();
+        if let Some(id) = known {
             out.push((id, 1.0));
+        }
+        let chars = word.chars().count();
+        if !fuzzy
+            || chars < 3
+            || known.is_some_and(|id| chars < FUZZY_KNOWN_MIN_CHARS || v.is_type[id as usize])
+        {
             return;
         }
-        if !fuzzy || word.chars().count() < 3 {
-            return;
-        }
+        let weight = if known.is_some() {
+            FUZZY_KNOWN_WORD_WEIGHT
+        } else {
+            FUZZY_WORD_WEIGHT
+        };
         let push = |id: u32, out: &mut Vec<(u32, f64)>| {
             if !out.iter().any(|&(x, _)| x == id)
                 && edit_distance_at_most(word, &v.words[id as usize], 1).is_some()
             {
-                out.push((id, FUZZY_WORD_WEIGHT));
+                out.push((id, weight));
             }
         };
-        for d in single_deletions(word).filter(|_| word.chars().count() >= FUZZY_MIN_CHARS) {
+        for d in single_deletions(word).filter(|_| chars >= FUZZY_MIN_CHARS) {
             // The query has an extra letter.
             if let Some(&id) = v.ids.get(d.as_str()) {
                 push(id, out);
@@ -682,14 +786,15 @@ impl Index {
         if let Some(ids) = v
             .deletions
             .get(word)
-            .filter(|_| word.chars().count() >= FUZZY_MIN_CHARS - 1)
+            .filter(|_| chars >= FUZZY_MIN_CHARS - 1)
         {
             for &id in ids {
                 push(id, out);
             }
         }
-        // An abbreviation: words starting with it.
-        if out.is_empty() {
+        // An abbreviation (`Chau.` for `Chaussée`): words starting with it,
+        // even when a word one edit away exists (`Chaux`).
+        if known.is_none() {
             let from = v
                 .sorted
                 .partition_point(|&id| *v.words[id as usize] < *word);
@@ -698,7 +803,11 @@ impl Index {
                 .take_while(|&&id| v.words[id as usize].starts_with(word));
             let ids: Vec<u32> = prefixed.take(MAX_PREFIX_EXPANSIONS + 1).copied().collect();
             if ids.len() <= MAX_PREFIX_EXPANSIONS {
-                out.extend(ids.into_iter().map(|id| (id, PREFIX_WORD_WEIGHT)));
+                for id in ids {
+                    if !out.iter().any(|&(x, _)| x == id) {
+                        out.push((id, PREFIX_WORD_WEIGHT));
+                    }
+                }
             }
         }
     }
@@ -807,21 +916,22 @@ impl Index {
     }
 
     /// The address for a house number on a street: the exact number and
-    /// suffix, else the same number, else the nearest number (same side of
-    /// the street first), else the street's representative point.
+    /// suffix, else the same number, else (for a number the street lacks)
+    /// the point interpolated between its neighbours on its side, else the
+    /// nearest number (same side of the street first), else the street's
+    /// point. An open space lacking the number is placed at its centre.
     fn place(&self, street: u32, number: Option<&HouseNumber>) -> Placement {
         let s = &self.streets[street as usize];
+        let at_street = |factor: f64| Placement {
+            address: None,
+            interpolated: None,
+            factor,
+        };
         let Some(h) = number else {
-            return Placement {
-                address: None,
-                factor: 1.0,
-            };
+            return at_street(1.0);
         };
         if s.numbers.is_empty() {
-            return Placement {
-                address: None,
-                factor: 0.7,
-            };
+            return at_street(0.7);
         }
         let addr = |i: u32| &self.addresses[i as usize];
         let nums = &s.numbers;
@@ -841,6 +951,7 @@ impl Index {
             };
             return Placement {
                 address: Some(address),
+                interpolated: None,
                 factor,
             };
         }
@@ -853,28 +964,28 @@ impl Index {
             (cost(a), !a.rep.is_empty())
         });
         let Some(best) = best else {
-            return Placement {
-                address: None,
-                factor: 0.7,
-            };
+            return at_street(0.7);
         };
         let factor = match cost(addr(best)) {
             0..=4 => 0.85,
             5..=12 => 0.8,
             _ => 0.7,
         };
+        if s.centre.is_some() {
+            return at_street(factor);
+        }
         Placement {
-            address: Some(self.interpolated(nums, h.numero).unwrap_or(best)),
+            address: Some(best),
+            interpolated: self.interpolated(nums, h.numero),
             factor,
         }
     }
 
     /// A number missing between two numbers of its side of the street
-    /// (`14` between `12` and `18`): the address of the street nearest to
-    /// the point interpolated between them, which may be across the street
-    /// when that side has no address there. `None` when the number is not
-    /// between two numbers of its side.
-    fn interpolated(&self, nums: &[u32], numero: u32) -> Option<u32> {
+    /// (`14` between `12` and `18`): the point interpolated between them, by
+    /// number. `None` when the number is not between two plain numbers of its
+    /// side.
+    fn interpolated(&self, nums: &[u32], numero: u32) -> Option<LonLat> {
         let addr = |i: u32| &self.addresses[i as usize];
         let side = |&&i: &&u32| {
             let a = addr(i);
@@ -893,19 +1004,11 @@ impl Index {
         let (a, b) = (addr(*below), addr(*above));
         let t = f64::from(numero - a.numero) / f64::from(b.numero - a.numero);
         let (p, q) = (a.location, b.location);
-        let x = (
+        LonLat::new(
             p.lon() + t * (q.lon() - p.lon()),
             p.lat() + t * (q.lat() - p.lat()),
-        );
-        let cos = p.lat().to_radians().cos();
-        let d2 = |i: u32| {
-            let l = addr(i).location;
-            let (dx, dy) = ((l.lon() - x.0) * cos, l.lat() - x.1);
-            dx * dx + dy * dy
-        };
-        nums.iter()
-            .copied()
-            .min_by(|&i, &j| d2(i).total_cmp(&d2(j)))
+        )
+        .ok()
     }
 }
 
@@ -931,7 +1034,9 @@ mod tests {
         assert_eq!(number("216D rue X"), some(216, "d"));
         assert_eq!(number("216 d rue X"), Some((216, None)));
         assert_eq!(number("10-12 rue X"), Some((10, None)));
+        assert_eq!(number("10/12 rue X"), Some((10, None)));
         assert_eq!(number("10 à 14 rue X"), Some((10, None)));
+        assert_eq!(number("10 et 12 rue X"), Some((10, None)));
         assert_eq!(number("rue X"), None);
     }
 

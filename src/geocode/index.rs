@@ -37,6 +37,9 @@ pub(crate) struct Street {
     pub(crate) point: LonLat,
     /// Indexes into `addresses`, sorted by number then suffix (plain first).
     pub(crate) numbers: Vec<u32>,
+    /// For an open space (a `Place` …) with addresses: the address nearest
+    /// the centre of its addresses, which is also its `point`.
+    pub(crate) centre: Option<u32>,
 }
 
 /// How a key of the exact-key map was made from a street name.
@@ -239,6 +242,7 @@ impl Builder {
             arrondissement: arrondissement_of(citycode),
             point,
             numbers: Vec::new(),
+            centre: None,
         });
         self.afnor.push(afnor.into());
         self.has_point.push(false);
@@ -281,7 +285,12 @@ pub(crate) fn build(
             let (x, y) = (&addresses[x as usize], &addresses[y as usize]);
             (x.numero, &x.rep).cmp(&(y.numero, &y.rep))
         });
-        if !has_point {
+        if FoldedName::new(&s.name).is_open_space() {
+            s.centre = centre_address(s, &addresses);
+        }
+        if let Some(c) = s.centre {
+            s.point = addresses[c as usize].location;
+        } else if !has_point {
             s.point = representative_point(s, &addresses);
         }
     }
@@ -453,6 +462,32 @@ fn representative_point(s: &Street, addresses: &[Address]) -> LonLat {
     pts.into_iter()
         .min_by(|a, b| a.distance_m(m).total_cmp(&b.distance_m(m)))
         .unwrap_or(s.point)
+}
+
+/// The address of `s` nearest the centre of the box around its addresses.
+/// The numbers of a square run around it, so this is the middle of the
+/// square; the median of the addresses (the streets file's point) falls on
+/// one of its sides.
+fn centre_address(s: &Street, addresses: &[Address]) -> Option<u32> {
+    let location = |i: &u32| addresses[*i as usize].location;
+    let (mut west, mut east) = (f64::INFINITY, f64::NEG_INFINITY);
+    let (mut south, mut north) = (f64::INFINITY, f64::NEG_INFINITY);
+    for p in s.numbers.iter().map(location) {
+        west = west.min(p.lon());
+        east = east.max(p.lon());
+        south = south.min(p.lat());
+        north = north.max(p.lat());
+    }
+    let (lon, lat) = ((west + east) / 2.0, (south + north) / 2.0);
+    let cos = lat.to_radians().cos();
+    let d2 = |p: LonLat| {
+        let (dx, dy) = ((p.lon() - lon) * cos, p.lat() - lat);
+        dx * dx + dy * dy
+    };
+    s.numbers
+        .iter()
+        .copied()
+        .min_by(|a, b| d2(location(a)).total_cmp(&d2(location(b))))
 }
 
 /// Names that designate a set of streets. DansMaRue writes "Boulevards des

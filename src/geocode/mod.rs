@@ -7,14 +7,20 @@
 //! * [`Geocoder::forward`] turns a free-text address (`"26 Rue de la Lune,
 //!   75002 PARIS"`, `"12 bis bd St Germain"`, `"Place de l' Hotel de Ville"`)
 //!   into ranked matches. It tolerates accents, case, punctuation,
-//!   abbreviations in either direction (common and AFNOR forms), numbers in
-//!   words and Roman numerals (`Quatre-Septembre`, `François Ier`),
-//!   house-number suffixes (`bis`, `12B`, Paris BAL codes), ranges (`10-12`,
-//!   first number kept), postcodes and "Paris" noise, a place name before the
-//!   street, a missing or wrong street type, and a typo or an abbreviation
-//!   per word. A number missing from the BAN falls back to the same number
-//!   across an arrondissement boundary, then to the nearest number of the
-//!   street, then to the street's point, each with a lower score.
+//!   abbreviations in either direction (common and AFNOR forms, and a word cut
+//!   short such as `Chau.`), numbers in words and Roman numerals
+//!   (`Quatre-Septembre`, `François Ier`), house-number suffixes (`bis`,
+//!   `12B`, Paris BAL codes), ranges (`10-12`, `10/12`, first number kept),
+//!   `n°`, words that locate the resident (`en face du`, `au niveau du`, `à
+//!   l'angle de`), postcodes and "Paris" noise, a place name before the street
+//!   (placed where the two meet when it is itself a street), a missing or
+//!   wrong street type, and a typo or an abbreviation per word (even a typo
+//!   that spells another street's word, `Hippolyte` for `Hyppolyte`). A number
+//!   missing from the BAN falls back to the same number across an
+//!   arrondissement boundary, then to the point interpolated between its
+//!   neighbours on its side of the street, then to the nearest number of the
+//!   street, each with a lower score; on an open space (`Place`, `Carrefour`
+//!   …), whose numbers run around it, to the space's centre.
 //! * [`Geocoder::reverse`] finds the nearest BAN address in geodesic metres,
 //!   through an R-tree over unit vectors on the sphere (the straight-line
 //!   nearest there is exactly the great-circle nearest).
@@ -22,10 +28,12 @@
 //! This module is pure core: it reads from `impl Read` (and
 //! [`Geocoder::from_files`] opens two files for convenience) but does no other
 //! IO, keeps no global state, and knows nothing of HTTP, SQL or JSON. It must
-//! not call a remote geocoder and must not invent a position: every location
-//! it returns is a BAN address point (a street-level match is placed at the
-//! street's representative address, or at its address nearest to a second
-//! street named in the query).
+//! not call a remote geocoder. Every location it returns is derived from the
+//! BAN alone: a BAN address point, except for a number the BAN lacks, placed
+//! on the straight line between the two BAN addresses that frame it. A
+//! street-level match is placed at the street's representative address (for
+//! an open space, its address nearest the centre of its addresses), or at its
+//! address nearest to a second street named in the query.
 
 mod forward;
 mod index;
@@ -73,9 +81,11 @@ pub enum GeocodeError {
 /// How precisely a forward match is placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MatchPrecision {
-    /// A BAN address point (the one asked for, or the nearest number of the street).
+    /// A BAN address point (the one asked for, or the nearest number of the
+    /// street), or a number the BAN lacks interpolated between its neighbours.
     HouseNumber,
-    /// The street's representative point (no number asked, or the street has none).
+    /// The street's representative point (no number asked, the street has
+    /// none, or an open space lacks the number asked).
     Street,
 }
 
@@ -216,7 +226,12 @@ impl Geocoder {
     /// and any postcode or arrondissement mention in the text (`75002`,
     /// `75116`, `11e arrondissement`) strongly prefer those arrondissements:
     /// every match inside comes before every match outside, and a match
-    /// outside has its score halved.
+    /// outside has its score halved. Two exceptions count as inside, scored
+    /// 0.95 of their own: the number asked for exists only on the other side
+    /// of a boundary street, or the exact name and number exist only outside
+    /// while the arrondissements asked only have a partial match for the name
+    /// (`46 Rue Poissonnière` with `75010`, whose Rue du Faubourg Poissonnière
+    /// is another street).
     #[must_use]
     pub fn forward(&self, query: &str, citycodes: &[&str], limit: usize) -> Vec<GeocodeMatch> {
         self.index.forward(query, citycodes, limit)

@@ -51,15 +51,49 @@ const ADDRESSES: &str = "numero,rep,nom_voie,nom_afnor,code_postal,code_insee,lo
 129,,Boulevard Ney,BOULEVARD NEY,75018,75118,2.332907,48.897518\n\
 107,,Boulevard Bessières,BOULEVARD BESSIERES,75017,75117,2.316917,48.895381\n\
 6,,Rue du Quatre Septembre,RUE DU QUATRE SEPTEMBRE,75002,75102,2.339211,48.869181\n\
-3,,Rue François Ier,RUE FRANCOIS IER,75008,75108,2.309081,48.865386\n";
+3,,Rue François Ier,RUE FRANCOIS IER,75008,75108,2.309081,48.865386\n\
+1,,Place du Brésil,PLACE DU BRESIL,75017,75117,2.302876,48.884054\n\
+2,,Place du Brésil,PLACE DU BRESIL,75017,75117,2.303098,48.884339\n\
+3,,Place du Brésil,PLACE DU BRESIL,75017,75117,2.302781,48.884026\n\
+4,,Place du Brésil,PLACE DU BRESIL,75017,75117,2.303057,48.884402\n\
+5,,Place du Brésil,PLACE DU BRESIL,75017,75117,2.302262,48.884086\n\
+6,,Place du Brésil,PLACE DU BRESIL,75017,75117,2.302551,48.884483\n\
+7,,Place du Brésil,PLACE DU BRESIL,75017,75117,2.302218,48.884142\n\
+8,,Place du Brésil,PLACE DU BRESIL,75017,75117,2.302464,48.884453\n\
+5,,Rue Rouget de l'Isle,RUE ROUGET DE L ISLE,75001,75101,2.326278,48.866222\n\
+7,,Rue Rouget de l'Isle,RUE ROUGET DE L ISLE,75001,75101,2.326348,48.866316\n\
+1,,Rue Leconte de Lisle,RUE LECONTE DE LISLE,75016,75116,2.269534,48.848249\n\
+2,v,Boulevard Hyppolyte Marquès,BOULEVARD HYPPOLYTE MARQUES,75013,75113,2.367104,48.8174\n\
+1,,Rue Hippolyte Lebas,RUE HIPPOLYTE LEBAS,75009,75109,2.341512,48.87688\n\
+68,,Rue de la Chaussée d'Antin,RUE DE LA CHAUSSEE D ANTIN,75009,75109,2.33209,48.875968\n\
+70,,Rue de la Chaussée d'Antin,RUE DE LA CHAUSSEE D ANTIN,75009,75109,2.332028,48.876129\n\
+1,,Cité d'Antin,CITE D ANTIN,75009,75109,2.334523,48.874108\n\
+1,,Rue du Chat Qui Pêche,RUE DU CHAT QUI PECHE,75005,75105,2.346225,48.853112\n\
+1,,Rue de la Voûte,RUE DE LA VOUTE,75012,75112,2.406064,48.844969\n\
+1,,Route des Petits Ponts,ROUTE DES PETITS PONTS,75019,75119,2.397887,48.890463\n\
+5,,Passage de l'Île Louviers,PASSAGE DE L ILE LOUVIERS,75004,75104,2.362272,48.849477\n\
+1,,Cours de Vincennes,COURS DE VINCENNES,75020,75120,2.399542,48.848452\n\
+5,,Cour de l'Île Louviers,COUR DE L ILE LOUVIERS,75004,75104,2.362676,48.850027\n\
+44,,Rue Poissonnière,RUE POISSONNIERE,75002,75102,2.347978,48.870314\n\
+46,,Rue Poissonnière,RUE POISSONNIERE,75002,75102,2.347997,48.870446\n\
+46,,Rue du Faubourg Poissonnière,RUE DU FAUBOURG POISSONNIERE,75010,75110,2.348045,48.874237\n\
+1,,Rue Jasmin,RUE JASMIN,75016,75116,2.267837,48.852406\n\
+2,,Rue Jasmin,RUE JASMIN,75016,75116,2.26805,48.852646\n\
+1,,Rue de l'Yvette,RUE DE L YVETTE,75016,75116,2.267733,48.852577\n\
+2,,Rue de l'Yvette,RUE DE L YVETTE,75016,75116,2.267826,48.852692\n\
+3,,Rue de l'Yvette,RUE DE L YVETTE,75016,75116,2.267651,48.852626\n\
+40,,Rue de l'Yvette,RUE DE L YVETTE,75016,75116,2.265779,48.853906\n\
+42,,Rue de l'Yvette,RUE DE L YVETTE,75016,75116,2.265625,48.853997\n";
 
-/// Three streets have their representative point; Rue Sorbier and the others
-/// have none (computed); the footbridge has no address at all.
+/// Four streets have their representative point; Rue Sorbier and the others
+/// have none (computed); the footbridge has no address at all. Place du
+/// Brésil's point (its address 3) is on one side of the square.
 const STREETS: &str = "nom_voie,nom_afnor,code_postal,code_insee,id_fantoir,n_adresses,numero_min,numero_max,lon,lat\n\
 Rue Jean Nicot,RUE JEAN NICOT,75007,75107,75107_4935,30,1,26,2.307238,48.860548\n\
 Rue de la Lune,RUE DE LA LUNE,75002,75102,75102_5850,42,1,43,2.350073,48.869811\n\
 Place de l' Hotel de Ville - Esplanade de la Libération,PL HOT VILLE ESPL LA LIBERATION,75004,75104,75104_4664,14,1,15,2.351034,48.85703\n\
-Passerelle Simone de Beauvoir,PASSERELLE SIMONE DE BEAUVOIR,75012,75112,,0,0,0,2.380278,48.835333\n";
+Passerelle Simone de Beauvoir,PASSERELLE SIMONE DE BEAUVOIR,75012,75112,,0,0,0,2.380278,48.835333\n\
+Place du Brésil,PLACE DU BRESIL,75017,75117,75117_1271,8,1,8,2.302781,48.884026\n";
 
 fn geocoder() -> &'static Geocoder {
     static G: OnceLock<Geocoder> = OnceLock::new();
@@ -83,10 +117,10 @@ fn ll(lon: f64, lat: f64) -> LonLat {
 #[test]
 fn the_fixture_loads_every_address_and_street() {
     let g = geocoder();
-    assert_eq!(g.len(), 45);
+    assert_eq!(g.len(), 77);
     assert!(!g.is_empty());
-    // 16 (street, arrondissement) pairs with addresses, plus the footbridge.
-    assert_eq!(g.street_count(), 17);
+    // 33 (street, arrondissement) pairs with addresses, plus the footbridge.
+    assert_eq!(g.street_count(), 34);
 }
 
 #[test]
@@ -264,13 +298,81 @@ fn a_missing_house_number_falls_back_to_the_nearest_number_with_a_lower_score() 
 }
 
 #[test]
-fn a_missing_number_between_two_numbers_is_placed_between_them() {
-    // 111 lies between 107 and 129 on the same side: nearer 107's end.
-    let m = best("111 boulevard Ney 75018");
-    assert_eq!(m.label, "107 Boulevard Ney 75018 Paris");
-    // 127 is nearer 129's end.
-    let m = best("127 boulevard Ney 75018");
-    assert_eq!(m.label, "129 Boulevard Ney 75018 Paris");
+fn a_number_missing_from_the_base_is_interpolated_between_its_neighbours() {
+    // 111 and 127 lie between 107 and 129 on the same side of Boulevard Ney.
+    let (a, b) = (ll(2.335929, 48.897582), ll(2.332907, 48.897518));
+    let exact = best("107 boulevard Ney 75018");
+    for n in [111, 127] {
+        let m = best(&format!("{n} boulevard Ney 75018"));
+        assert_eq!(m.label, format!("{n} Boulevard Ney 75018 Paris"));
+        assert_eq!(m.precision, MatchPrecision::HouseNumber);
+        let t = f64::from(n - 107) / f64::from(129 - 107);
+        let want = ll(
+            a.lon() + t * (b.lon() - a.lon()),
+            a.lat() + t * (b.lat() - a.lat()),
+        );
+        assert!(m.location.distance_m(want) < 0.01, "{n}: {:?}", m.location);
+        assert!(m.score < exact.score, "{n}: {}", m.score);
+    }
+    // Not between two numbers of its side (only even numbers on Rue de la
+    // Lune): the nearest number's address, as before.
+    assert_eq!(
+        best("25 rue de la Lune").location,
+        best("24 rue de la Lune").location
+    );
+}
+
+/// Place du Brésil's addresses (number, lon, lat), numbered around the square.
+const BRESIL: [(u32, f64, f64); 8] = [
+    (1, 2.302876, 48.884054),
+    (2, 2.303098, 48.884339),
+    (3, 2.302781, 48.884026),
+    (4, 2.303057, 48.884402),
+    (5, 2.302262, 48.884086),
+    (6, 2.302551, 48.884483),
+    (7, 2.302218, 48.884142),
+    (8, 2.302464, 48.884453),
+];
+
+/// The Place du Brésil address nearest the centre of the box around them.
+fn bresil_centre() -> LonLat {
+    let lons = BRESIL.map(|(_, lon, _)| lon);
+    let lats = BRESIL.map(|(_, _, lat)| lat);
+    let mid = |v: [f64; 8]| {
+        (v.iter().copied().fold(f64::INFINITY, f64::min)
+            + v.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+            / 2.0
+    };
+    let centre = ll(mid(lons), mid(lats));
+    BRESIL
+        .iter()
+        .map(|&(_, lon, lat)| ll(lon, lat))
+        .min_by(|p, q| p.distance_m(centre).total_cmp(&q.distance_m(centre)))
+        .unwrap()
+}
+
+#[test]
+fn a_place_named_without_a_number_lands_at_its_centre() {
+    let m = best("Place du Brésil, 75017 PARIS");
+    assert_eq!(m.label, "Place du Brésil 75017 Paris");
+    assert_eq!(m.precision, MatchPrecision::Street);
+    assert_eq!(m.location, bresil_centre());
+    // Not the streets file's point, which is on one side of the square.
+    assert_ne!(m.location, ll(2.302781, 48.884026));
+}
+
+#[test]
+fn a_number_a_place_does_not_have_lands_at_its_centre() {
+    // The square is numbered 1 to 8.
+    let m = best("12 Place du Brésil");
+    assert_eq!(m.label, "Place du Brésil 75017 Paris");
+    assert_eq!(m.precision, MatchPrecision::Street);
+    assert_eq!(m.location, bresil_centre());
+    let own = best("3 Place du Brésil");
+    assert!(m.score < own.score, "{}", m.score);
+    // A number it has is its own address.
+    assert_eq!(own.label, "3 Place du Brésil 75017 Paris");
+    assert_eq!(own.location, ll(2.302781, 48.884026));
 }
 
 #[test]
@@ -298,6 +400,101 @@ fn a_typo_or_a_split_word_in_the_street_name_is_forgiven() {
     );
     assert_eq!(best("28 rue Sorbeir").label, "28 Rue Sorbier 75020 Paris");
     assert!(best("26 rue de la Lnue").score < best("26 rue de la Lune").score);
+}
+
+#[test]
+fn a_misspelt_word_that_is_another_street_word_still_finds_the_street() {
+    // "Lisle" is a word of Rue Leconte de Lisle, "Hippolyte" of Rue Hippolyte Lebas.
+    assert_eq!(
+        best("7 Rue Rouget de Lisle, 75001 PARIS").label,
+        "7 Rue Rouget de l'Isle 75001 Paris"
+    );
+    assert_eq!(
+        best("2 Boulevard Hippolyte Marquès, 75013 PARIS").label,
+        "2 V Boulevard Hyppolyte Marquès 75013 Paris"
+    );
+    // A street type is not a misspelling: "Route des Îles" is not Rue de la Voûte.
+    let found = geocoder().forward("Route des Îles", &["75112"], 5);
+    assert!(found.is_empty(), "{found:?}");
+}
+
+#[test]
+fn an_abbreviated_word_is_expanded_even_when_a_word_one_letter_away_exists() {
+    // "Chau." is Chaussée, though "Chat" (Rue du Chat Qui Pêche) is one letter away.
+    assert_eq!(
+        best("70 Rue de la Chau. d'Antin, 75009 PARIS").label,
+        "70 Rue de la Chaussée d'Antin 75009 Paris"
+    );
+}
+
+#[test]
+fn a_street_type_one_letter_off_prefers_the_street_of_that_type() {
+    // "cours" is a type of its own (Cours de Vincennes), not a misspelling.
+    assert_eq!(
+        best("5 cours de l'île Louviers, 75004 PARIS").label,
+        "5 Cour de l'Île Louviers 75004 Paris"
+    );
+    assert_eq!(
+        best("5 passage de l'île Louviers").label,
+        "5 Passage de l'Île Louviers 75004 Paris"
+    );
+}
+
+#[test]
+fn the_exact_name_and_number_next_door_beat_a_partial_name_in_the_arrondissement_asked() {
+    // Rue Poissonnière is in the 2nd; the 10th has the Rue du Faubourg Poissonnière.
+    let m = best_in("46 Rue Poissonnière, 75010 PARIS", &["75110"]);
+    assert_eq!(m.label, "46 Rue Poissonnière 75002 Paris");
+    assert!(m.score > 0.9, "{}", m.score);
+    assert_eq!(
+        best_in("46 Rue du Faubourg Poissonnière, 75010 PARIS", &["75110"]).label,
+        "46 Rue du Faubourg Poissonnière 75010 Paris"
+    );
+}
+
+#[test]
+fn a_street_word_before_the_street_places_it_where_the_two_streets_meet() {
+    let m = best("Jasmin Rue de l'Yvette, 75016 PARIS");
+    assert_eq!(m.label, "Rue de l'Yvette 75016 Paris");
+    let jasmin = [ll(2.267837, 48.852406), ll(2.26805, 48.852646)];
+    let yvette = [
+        ll(2.267733, 48.852577),
+        ll(2.267826, 48.852692),
+        ll(2.267651, 48.852626),
+        ll(2.265779, 48.853906),
+        ll(2.265625, 48.853997),
+    ];
+    let gap = |p: &LonLat| {
+        jasmin
+            .iter()
+            .map(|q| p.distance_m(*q))
+            .fold(f64::INFINITY, f64::min)
+    };
+    let nearest = yvette
+        .iter()
+        .min_by(|a, b| gap(a).total_cmp(&gap(b)))
+        .unwrap();
+    assert_eq!(m.location, *nearest);
+    assert_ne!(m.location, best("Rue de l'Yvette").location);
+    // Streets that do not meet: the street's own point.
+    assert_eq!(
+        best("Sorbier Rue de la Lune").location,
+        best("Rue de la Lune").location
+    );
+}
+
+#[test]
+fn locator_words_around_an_address_are_not_part_of_the_name() {
+    for q in [
+        "en face du 26 rue de la Lune",
+        "au niveau du 26 rue de la Lune",
+        "devant le n° 26 rue de la Lune",
+        "N° 26, rue de la lune",
+    ] {
+        let m = best(q);
+        assert_eq!(m.label, "26 Rue de la Lune 75002 Paris", "{q}");
+        assert!(m.score > 0.95, "{q}: {}", m.score);
+    }
 }
 
 #[test]

@@ -321,10 +321,48 @@ pub(crate) fn is_street_type(canonical: &str) -> bool {
     )
 }
 
+/// Street types that name an open space rather than a line of buildings
+/// (`Place`, `Rond-point`, `Carrefour`, `Parvis`): their numbers run around
+/// the space, and someone who names one without a number, or with a number it
+/// does not have, stands in it.
+pub(crate) fn is_open_space_type(canonical: &str) -> bool {
+    matches!(canonical, "place" | "rondpoint" | "carrefour" | "parvis")
+}
+
 /// Words of a query that say "Paris" rather than name a street (they may
 /// still be part of one, e.g. `Avenue de France`, so they are soft noise).
 pub(crate) fn is_city_noise(canonical: &str) -> bool {
     matches!(canonical, "paris" | "france" | "cedex")
+}
+
+/// Words that say where along or around an address a resident stands (`en
+/// face du 12`, `au niveau du 3`, `à l'angle de la rue X et de la rue Y`,
+/// `devant le 5`): soft noise like "Paris" (a name may still contain one, as
+/// `Route de la Muette à Neuilly` does), never unexplained words of a name.
+pub(crate) fn is_locator_word(canonical: &str) -> bool {
+    matches!(
+        canonical,
+        "a" | "en"
+            | "face"
+            | "niveau"
+            | "devant"
+            | "derriere"
+            | "angle"
+            | "coin"
+            | "cote"
+            | "pres"
+            | "proche"
+            | "hauteur"
+            | "croisement"
+            | "intersection"
+            | "vis"
+            | "entre"
+    )
+}
+
+/// Words that announce a house number (`n° 12`, `numéro 12`).
+pub(crate) fn is_number_sign(canonical: &str) -> bool {
+    matches!(canonical, "n" | "no" | "num" | "numero")
 }
 
 /// A street name folded for matching: canonical tokens without articles.
@@ -382,6 +420,11 @@ impl FoldedName {
     /// The key without the street type: `lune`.
     pub(crate) fn key_without_type(&self) -> String {
         self.tokens[self.type_len..].concat()
+    }
+
+    /// Whether the name is that of an open space (`Place de la Nation`).
+    pub(crate) fn is_open_space(&self) -> bool {
+        self.type_len == 1 && is_open_space_type(&self.tokens[0])
     }
 }
 
