@@ -21,6 +21,13 @@ pub const MAX_WRITE_BATCH: usize = 2_048;
 /// Furthest a reverse-geocoded address may be from the report, in metres.
 pub const REVERSE_GEOCODE_MAX_M: f64 = 150.0;
 
+/// The MapLibre GL JS release the viewer page loads by default (the same as
+/// the npm package maplibre-gl pinned in `tests/browser/package.json`).
+pub const MAPLIBRE_VERSION: &str = "5.24.1";
+/// Where the viewer page loads MapLibre GL JS from by default: the public CDN
+/// copy of that release (a base URL holding `maplibre-gl.js` and `maplibre-gl.css`).
+pub const DEFAULT_MAPLIBRE_URL: &str = "https://unpkg.com/maplibre-gl@5.24.1/dist";
+
 /// Where points are accepted: Paris with a margin (the city's bbox is
 /// lon 2.2241–2.4698, lat 48.8156–48.9022).
 pub const PARIS_ENVELOPE: Envelope = Envelope {
@@ -42,6 +49,12 @@ pub struct Config {
     /// Share of employees and manual workers among residents aged 15+ above
     /// which an IRIS is in the derived working-class layer.
     pub working_class_threshold: f64,
+    /// Base URL (absolute, or a path on this server) of `maplibre-gl.js` and
+    /// `maplibre-gl.css` for the viewer page.
+    pub maplibre_url: String,
+    /// A local directory holding MapLibre GL JS (e.g. the npm package's `dist`),
+    /// served at `/viewer/vendor/` and used by the page instead of `maplibre_url`.
+    pub maplibre_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -54,6 +67,8 @@ impl Config {
             seed_reports: true,
             envelope: PARIS_ENVELOPE,
             working_class_threshold: crate::districts::DEFAULT_WORKING_CLASS_THRESHOLD,
+            maplibre_url: DEFAULT_MAPLIBRE_URL.to_owned(),
+            maplibre_dir: None,
         }
     }
 }

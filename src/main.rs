@@ -69,6 +69,16 @@ struct ServeArgs {
     /// Default: Paris with a margin.
     #[arg(long, env = "CIVICMAP_ENVELOPE", value_parser = parse_envelope)]
     envelope: Option<Envelope>,
+    /// Base URL holding `maplibre-gl.js` and `maplibre-gl.css` for the map viewer
+    /// (an http(s) URL or a path on this server). Default: the public CDN copy of
+    /// the pinned MapLibre GL JS release.
+    #[arg(long, env = "CIVICMAP_MAPLIBRE_URL", value_parser = civicmap::http::parse_maplibre_url)]
+    maplibre_url: Option<String>,
+    /// Serve MapLibre GL JS from this local directory (e.g. `node_modules/maplibre-gl/dist`)
+    /// at `/viewer/vendor/`, and point the viewer page there instead of `--maplibre-url`.
+    #[arg(long, env = "CIVICMAP_MAPLIBRE_DIR", value_parser = civicmap::http::parse_maplibre_dir,
+          conflicts_with = "maplibre_url")]
+    maplibre_dir: Option<PathBuf>,
 }
 
 fn parse_envelope(s: &str) -> Result<Envelope, String> {
@@ -192,6 +202,10 @@ async fn serve(args: ServeArgs) -> Result<(), BootError> {
     if let Some(envelope) = args.envelope {
         config.envelope = envelope;
     }
+    if let Some(url) = args.maplibre_url {
+        config.maplibre_url = url;
+    }
+    config.maplibre_dir = args.maplibre_dir;
     let app = Arc::new(boot::open(config.clone()).await?);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod projects;
 mod reports;
+mod viewer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiQuery, parse_json};
+pub use viewer::{parse_maplibre_dir, parse_maplibre_url};
 
 use crate::config::MAX_BODY_BYTES;
 use crate::service::App;
@@ -45,6 +47,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .nest("/api/v1", api)
+        .merge(viewer::routes())
         .fallback(not_found)
         .with_state(app)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

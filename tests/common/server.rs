@@ -1,6 +1,7 @@
 //! The real binary as a server, for tests that need a process to kill or a
 //! data directory prepared by the CLI.
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,6 +19,12 @@ pub fn free_port() -> u16 {
 
 /// Starts `civicmap serve --no-seed` on `port` over `data_dir`.
 pub fn start_server(data_dir: &Path, port: u16) -> Child {
+    start_server_with(data_dir, port, &[])
+}
+
+/// Starts `civicmap serve --no-seed` on `port` over `data_dir`, with more
+/// command-line arguments.
+pub fn start_server_with(data_dir: &Path, port: u16, extra: &[&OsStr]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_civicmap"))
         .args([
             "serve",
@@ -27,6 +34,7 @@ pub fn start_server(data_dir: &Path, port: u16) -> Child {
             "--data-dir",
         ])
         .arg(data_dir)
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
