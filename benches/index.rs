@@ -2,16 +2,15 @@
 //! 1M reports, nearby (duplicate-hint) queries, bulk load, and one insert.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use std::hint::black_box;
 
-use civicmap::config::PARIS_ENVELOPE;
-use civicmap::generate::Generator;
-use civicmap::model::{CategoryId, Districts, Envelope, Kind, LonLat, Status};
-use civicmap::reference::{DANSMARUE_SAMPLE_CSV, parse_dansmarue};
-use civicmap::spatial::{ReportIndex, ReportSummary, h3_cell};
+use civicmap::model::{Envelope, LonLat};
+use civicmap::spatial::{ReportIndex, ReportSummary};
 
 /// Reports in the index: the 1M target.
 const REPORTS: usize = 1_000_000;
@@ -19,26 +18,7 @@ const REPORTS: usize = 1_000_000;
 const SEED: u64 = 42;
 
 fn summaries(n: usize) -> Vec<ReportSummary> {
-    let (sample, _) = parse_dansmarue(DANSMARUE_SAMPLE_CSV).unwrap();
-    Generator::new(&sample, SEED, PARIS_ENVELOPE)
-        .unwrap()
-        .take(n)
-        .enumerate()
-        .map(|(i, r)| ReportSummary {
-            id: i as i64 + 1,
-            location: r.location,
-            kind: if i % 3 == 0 {
-                Kind::Contribution
-            } else {
-                Kind::Anomaly
-            },
-            category: CategoryId((i % 10) as u16),
-            status: Status::New,
-            created_ms: r.created_at.unix_timestamp() * 1000,
-            h3: h3_cell(r.location),
-            districts: Districts::default(),
-        })
-        .collect()
+    support::synthetic_summaries(n, SEED, 0)
 }
 
 /// The lon/lat envelope of the z16 tile containing `p`.

@@ -18,6 +18,8 @@ use civicmap::generate::Generator;
 use civicmap::reference::{DANSMARUE_SAMPLE_CSV, parse_dansmarue};
 use serde_json::json;
 
+mod support;
+
 struct Args {
     url: String,
     clients: usize,
@@ -123,21 +125,16 @@ async fn main() {
         errors += e;
     }
     let elapsed = start.elapsed();
-    all.sort_unstable();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
+    let (p50, p99, max) = support::percentiles_ms(&mut all);
     println!(
         "{} reports acknowledged (201) in {:.2} s by {} clients: {:.0} reports/s; p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} errors",
         all.len(),
         elapsed.as_secs_f64(),
         args.clients,
         all.len() as f64 / elapsed.as_secs_f64(),
-        pct(0.50).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3,
-        all.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        p50,
+        p99,
+        max,
         errors
     );
 }

@@ -17,9 +17,10 @@ use crate::districts::{DistrictRegistry, LayerSpec, ParisFiles};
 use crate::geocode::Geocoder;
 use crate::model::{CategoryId, Districts, Kind, Layer, LonLat, Project, Report, Status, Taxonomy};
 use crate::reference::{self, DansMaRueRecord, RawProject, Rejected};
-use crate::service::{App, Codec, ServiceError, from_unix_ms, summary_of};
+use crate::service::{App, Codec, ServiceError, TileService, from_unix_ms, summary_of};
 use crate::spatial::{self, ProjectIndex, ReportIndex, ReportIndexBuilder, ReportSummary};
 use crate::store::{IndexRow, Inserted, LayerRow, ProjectRow, Store, Writer};
+use crate::tiles::TileCache;
 
 /// Meta key recording that the DansMaRue sample was loaded.
 const SEEDED_KEY: &str = "seed.dansmarue";
@@ -168,6 +169,9 @@ pub async fn open(config: Config) -> Result<App, BootError> {
     );
     let reports = Arc::new(RwLock::new(index));
     let hook_index = Arc::clone(&reports);
+    let tile_cache = Arc::new(TileCache::new(config.tile_cache_bytes));
+    let tile_settings = config.tiles;
+    let hook_cache = Arc::clone(&tile_cache);
     let hook_ref = (
         Arc::clone(&reference.taxonomy),
         Arc::clone(&reference.districts),
@@ -186,7 +190,11 @@ pub async fn open(config: Config) -> Result<App, BootError> {
             for ins in batch {
                 if let Inserted::New(row) = ins {
                     match codec.report_from_row(row) {
-                        Ok(r) => idx.upsert(&summary_of(&r)),
+                        Ok(r) => {
+                            idx.upsert(&summary_of(&r));
+                            // Under the write lock: see `tiles::cache`.
+                            hook_cache.invalidate_report_at(&tile_settings, r.location);
+                        }
                         Err(e) => {
                             tracing::error!(error = %e, "committed report could not be indexed")
                         }
@@ -195,6 +203,7 @@ pub async fn open(config: Config) -> Result<App, BootError> {
             }
         },
     );
+    let tiles = TileService::new(config.tiles, tile_cache, &reference.districts);
     Ok(App::from_parts(
         config,
         reference.taxonomy,
@@ -204,6 +213,7 @@ pub async fn open(config: Config) -> Result<App, BootError> {
         projects,
         store,
         writer,
+        tiles,
     ))
 }
 

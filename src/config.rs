@@ -37,6 +37,9 @@ pub const PARIS_ENVELOPE: Envelope = Envelope {
     max_lat: 48.92,
 };
 
+/// Default budget of the encoded-tile cache (256 MiB: ~25,000 dense tiles).
+pub const DEFAULT_TILE_CACHE_BYTES: usize = 256 << 20;
+
 /// Runtime configuration of `civicmap serve`.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -55,6 +58,10 @@ pub struct Config {
     /// A local directory holding MapLibre GL JS (e.g. the npm package's `dist`),
     /// served at `/viewer/vendor/` and used by the page instead of `maplibre_url`.
     pub maplibre_dir: Option<PathBuf>,
+    /// Zooms served and where reports switch from hexagons to points.
+    pub tiles: crate::tiles::TileSettings,
+    /// Budget of the encoded-tile cache, in bytes.
+    pub tile_cache_bytes: usize,
 }
 
 impl Config {
@@ -69,6 +76,8 @@ impl Config {
             working_class_threshold: crate::districts::DEFAULT_WORKING_CLASS_THRESHOLD,
             maplibre_url: DEFAULT_MAPLIBRE_URL.to_owned(),
             maplibre_dir: None,
+            tiles: crate::tiles::TileSettings::default(),
+            tile_cache_bytes: DEFAULT_TILE_CACHE_BYTES,
         }
     }
 }

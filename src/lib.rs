@@ -2,7 +2,7 @@
 //! district statistics, served from an in-memory spatial index kept in step
 //! with a durable store.
 //!
-//! The pure core (`model`, `districts`, `geocode`, `spatial`) does no IO and
+//! The pure core (`model`, `districts`, `geocode`, `spatial`, `tiles`) does no IO and
 //! knows nothing of HTTP or SQL; `store` is the only module with SQL and
 //! `http` the only one with axum. See ARCHITECTURE.md.
 
@@ -17,3 +17,4 @@ pub mod reference;
 pub mod service;
 pub mod spatial;
 pub mod store;
+pub mod tiles;

@@ -79,6 +79,12 @@ struct ServeArgs {
     #[arg(long, env = "CIVICMAP_MAPLIBRE_DIR", value_parser = civicmap::http::parse_maplibre_dir,
           conflicts_with = "maplibre_url")]
     maplibre_dir: Option<PathBuf>,
+    /// Memory for encoded tiles, in MiB (0 turns the tile cache off).
+    #[arg(long, env = "CIVICMAP_TILE_CACHE_MB", default_value_t = 256)]
+    tile_cache_mb: usize,
+    /// Zoom from which reports are drawn as points (below: H3 hexagons).
+    #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u8).range(1..=20))]
+    tile_points_min_zoom: u8,
 }
 
 fn parse_envelope(s: &str) -> Result<Envelope, String> {
@@ -206,6 +212,8 @@ async fn serve(args: ServeArgs) -> Result<(), BootError> {
         config.maplibre_url = url;
     }
     config.maplibre_dir = args.maplibre_dir;
+    config.tile_cache_bytes = args.tile_cache_mb.saturating_mul(1 << 20);
+    config.tiles.points_min_zoom = args.tile_points_min_zoom;
     let app = Arc::new(boot::open(config.clone()).await?);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -23,6 +23,10 @@ use crate::spatial::{
     self, Page, ProjectIndex, ReportFilter, ReportIndex, ReportPoint, ReportSummary,
 };
 use crate::store::{Inserted, ReportRow, Store, StoreError, WriterHandle};
+use crate::tiles::{
+    CachedTile, DistrictBoxes, GZIP_LEVEL, MAX_TILE_BYTES, Sources, TileCache, TileId, TileLayer,
+    TileQuery, TileSettings, draw,
+};
 
 /// Why an operation was refused or failed. The HTTP edge maps each variant to
 /// one status; `Store` and `Internal` are the only server-side failures.
@@ -94,6 +98,48 @@ pub struct App {
     projects: RwLock<ProjectIndex>,
     store: Store,
     writer: WriterHandle,
+    pub tiles: TileService,
+}
+
+/// What the tile endpoints need beside the indexes.
+#[derive(Debug)]
+pub struct TileService {
+    pub settings: TileSettings,
+    /// Shared with the writer's hook, which invalidates under the index
+    /// write lock.
+    pub cache: Arc<TileCache>,
+    boxes: DistrictBoxes,
+}
+
+impl TileService {
+    #[must_use]
+    pub fn new(
+        settings: TileSettings,
+        cache: Arc<TileCache>,
+        districts: &DistrictRegistry,
+    ) -> Self {
+        Self {
+            settings,
+            cache,
+            boxes: DistrictBoxes::new(districts),
+        }
+    }
+}
+
+fn encode(mvt: &[u8], gzip: bool) -> Vec<u8> {
+    if gzip && !mvt.is_empty() {
+        crate::tiles::mvt::gzip_level(mvt, GZIP_LEVEL)
+    } else {
+        mvt.to_vec()
+    }
+}
+
+/// A strong validator of a tile's content: CRC-32 and length of the MVT
+/// bytes (what gzip's own trailer records).
+fn etag_of(mvt: &[u8]) -> u64 {
+    let mut crc = flate2::Crc::new();
+    crc.update(mvt);
+    (u64::from(crc.sum()) << 32) | (mvt.len() as u64 & 0xffff_ffff)
 }
 
 impl std::fmt::Debug for App {
@@ -250,6 +296,7 @@ impl App {
         projects: ProjectIndex,
         store: Store,
         writer: WriterHandle,
+        tiles: TileService,
     ) -> Self {
         Self {
             config,
@@ -260,7 +307,47 @@ impl App {
             projects: RwLock::new(projects),
             store,
             writer,
+            tiles,
         }
+    }
+
+    /// One tile, from the cache or drawn now; an empty body means an empty
+    /// tile. Drawn and cached under the index read lock, so that no tile
+    /// older than a commit's invalidation can enter the cache (see
+    /// `tiles::cache`).
+    #[must_use]
+    pub fn tile(&self, tile: TileId, q: &TileQuery, variant: &str, gzip: bool) -> CachedTile {
+        let cache = &self.tiles.cache;
+        if let Some(hit) = cache.get(tile, variant) {
+            return hit;
+        }
+        let reports = self.reports();
+        let projects = self.projects();
+        let src = Sources {
+            reports: &reports,
+            projects: &projects,
+            districts: &self.districts,
+            district_boxes: &self.tiles.boxes,
+            taxonomy: &self.taxonomy,
+        };
+        let settings = &self.tiles.settings;
+        let mut drawn = draw(src, settings, tile, q);
+        let mut body = encode(&drawn.mvt, gzip);
+        let with_reports = q.layers.contains(&TileLayer::Reports);
+        if body.len() > MAX_TILE_BYTES && with_reports && settings.points_at(tile.z) {
+            let aggregated = TileQuery {
+                aggregate_reports: true,
+                ..q.clone()
+            };
+            drawn = draw(src, settings, tile, &aggregated);
+            body = encode(&drawn.mvt, gzip);
+        }
+        let served = CachedTile {
+            etag: format!("{:016x}", etag_of(&drawn.mvt)).into(),
+            body: body.into(),
+        };
+        cache.put(tile, variant.into(), with_reports, served.clone());
+        served
     }
 
     pub(crate) fn codec(&self) -> Codec<'_> {

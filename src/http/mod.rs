@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod projects;
 mod reports;
+mod tiles;
 mod viewer;
 
 use std::sync::Arc;
@@ -46,6 +47,9 @@ pub fn router(app: AppState) -> Router {
         .route("/geocode/reverse", get(districts::reverse));
     Router::new()
         .route("/health", get(health))
+        .route("/tiles", get(tiles::catalog))
+        .route("/tiles/{name}", get(tiles::tilejson))
+        .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
         .nest("/api/v1", api)
         .merge(viewer::routes())
         .fallback(not_found)

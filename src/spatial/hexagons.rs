@@ -12,7 +12,7 @@ use std::ops::RangeInclusive;
 
 use h3o::{CellIndex, LatLng, Resolution};
 
-use crate::model::{CategoryId, Envelope, Kind};
+use crate::model::{CategoryId, Envelope, Kind, Status};
 
 /// Resolutions whose counts are maintained at every commit (res 4: ~1,770 km²
 /// hexagons, the whole city in one or two; res 10: ~15,000 m², a block).
@@ -100,6 +100,7 @@ fn kind_index(kind: Kind) -> usize {
 struct Level {
     all: HashMap<u64, Tally>,
     by_category: HashMap<(u64, u16), Tally>,
+    by_status: HashMap<(u64, u8), Tally>,
     /// Centre (lon, lat) of every cell that ever held a report.
     centers: HashMap<u64, [f64; 2]>,
 }
@@ -175,7 +176,9 @@ impl HexAggregates {
     }
 
     /// Counts one report in (`add`) or out of every maintained resolution.
-    pub fn change(&mut self, h3: u64, kind: Kind, category: CategoryId, open: bool, add: bool) {
+    pub fn change(&mut self, h3: u64, kind: Kind, category: CategoryId, status: Status, add: bool) {
+        let open = status.is_open();
+        let status = status as u8;
         for (level, res) in self.levels.iter_mut().zip(AGGREGATED_RESOLUTIONS) {
             let Some(cell) = parent_cell(h3, res) else {
                 continue;
@@ -189,6 +192,11 @@ impl HexAggregates {
             tally.change(kind, open, add);
             if tally.is_empty() {
                 level.by_category.remove(&(cell, category.0));
+            }
+            let tally = level.by_status.entry((cell, status)).or_default();
+            tally.change(kind, open, add);
+            if tally.is_empty() {
+                level.by_status.remove(&(cell, status));
             }
             if add
                 && !level.centers.contains_key(&cell)
@@ -205,21 +213,32 @@ impl HexAggregates {
         AGGREGATED_RESOLUTIONS.contains(&res)
     }
 
+    /// Whether [`Self::cells_in`] can answer these filters at `res`: a
+    /// maintained resolution, and category and status not both given.
+    #[must_use]
+    pub fn answers(res: u8, category: Option<CategoryId>, status: Option<Status>) -> bool {
+        Self::covers(res) && (category.is_none() || status.is_none())
+    }
+
     /// Calls `f` with every cell at `res` holding at least one report of the
-    /// given kind and category whose centre lies in `area` (the caller grows
-    /// its box by [`candidate_box`]). `None` filters mean any. Nothing is
-    /// called for an unmaintained resolution.
+    /// given kind, category or status whose centre lies in `area` (the
+    /// caller grows its box by [`candidate_box`]). `None` filters mean any.
+    /// Nothing is called unless [`Self::answers`] holds.
     pub fn cells_in(
         &self,
         res: u8,
         area: &Envelope,
         kind: Option<Kind>,
         category: Option<CategoryId>,
+        status: Option<Status>,
         mut f: impl FnMut(u64, HexCounts),
     ) {
         let Some(level) = self.level(res) else {
             return;
         };
+        if !Self::answers(res, category, status) {
+            return;
+        }
         let inside = |cell: u64| {
             level
                 .centers
@@ -232,13 +251,18 @@ impl HexAggregates {
                 f(cell, counts);
             }
         };
-        match category {
-            None => level.all.iter().for_each(|(&cell, t)| emit(cell, t)),
-            Some(c) => level
+        match (category, status) {
+            (Some(c), _) => level
                 .by_category
                 .iter()
                 .filter(|((_, cat), _)| *cat == c.0)
                 .for_each(|(&(cell, _), t)| emit(cell, t)),
+            (None, Some(st)) => level
+                .by_status
+                .iter()
+                .filter(|((_, s), _)| *s == st as u8)
+                .for_each(|(&(cell, _), t)| emit(cell, t)),
+            (None, None) => level.all.iter().for_each(|(&cell, t)| emit(cell, t)),
         }
     }
 

@@ -259,39 +259,24 @@ impl ReportIndexBuilder {
         // The tree and the hexagon counts are independent: build them on
         // two threads (boot time, BENCHMARKS.md).
         let (tree, hexes) = std::thread::scope(|scope| {
-            let hexes = scope.spawn(|| {
-                let mut h = HexAggregates::default();
-                for s in &slots {
-                    h.change(
-                        s.h3,
-                        s.kind,
-                        CategoryId(s.category),
-                        s.status.is_open(),
-                        true,
-                    );
-                }
-                h
-            });
+            let hexes = scope.spawn(|| count_hexagons(&slots));
             let points: Vec<ReportPoint> = slots.iter().map(ReportPoint::of).collect();
             let tree = RTree::bulk_load_with_params(points);
-            // A panic in the counting thread is a bug; rebuild on this one.
-            let hexes = hexes.join().unwrap_or_else(|_| {
-                let mut h = HexAggregates::default();
-                for s in &slots {
-                    h.change(
-                        s.h3,
-                        s.kind,
-                        CategoryId(s.category),
-                        s.status.is_open(),
-                        true,
-                    );
-                }
-                h
-            });
+            let hexes = hexes
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             (tree, hexes)
         });
         ReportIndex { tree, slots, hexes }
     }
+}
+
+fn count_hexagons(slots: &[Slot]) -> HexAggregates {
+    let mut h = HexAggregates::default();
+    for s in slots {
+        h.change(s.h3, s.kind, CategoryId(s.category), s.status, true);
+    }
+    h
 }
 
 /// Spare capacity kept beyond `n` slots so that the first commits after a
@@ -350,14 +335,14 @@ impl ReportIndex {
                     old.h3,
                     old.kind,
                     CategoryId(old.category),
-                    old.status.is_open(),
+                    old.status,
                     false,
                 );
                 self.hexes.change(
                     slot.h3,
                     slot.kind,
                     CategoryId(slot.category),
-                    slot.status.is_open(),
+                    slot.status,
                     true,
                 );
                 *old = slot;
@@ -381,7 +366,7 @@ impl ReportIndex {
                     slot.h3,
                     slot.kind,
                     CategoryId(slot.category),
-                    slot.status.is_open(),
+                    slot.status,
                     true,
                 );
             }
@@ -491,9 +476,9 @@ impl ReportIndex {
     /// `filter` (its `bbox` and `district` are ignored): every cell holding a
     /// matching report whose centre lies in `area` grown by one cell reach
     /// ([`hexagons::candidate_box`]), with exact counts over the whole cell,
-    /// including its reports outside `area`. Kind and category filters are
-    /// answered from the maintained counts; others walk the points around
-    /// `area`.
+    /// including its reports outside `area`. Kind with category or status
+    /// is answered from the maintained counts; other filters (a time range,
+    /// category and status together) walk the points around `area`.
     pub fn hex_counts(
         &self,
         res: u8,
@@ -502,13 +487,18 @@ impl ReportIndex {
         mut f: impl FnMut(u64, HexCounts),
     ) {
         let centres = hexagons::candidate_box(area, res);
-        let from_counts = filter.status.is_none()
-            && filter.from_ms.is_none()
+        let from_counts = filter.from_ms.is_none()
             && filter.to_ms.is_none()
-            && HexAggregates::covers(res);
+            && HexAggregates::answers(res, filter.category, filter.status);
         if from_counts {
-            self.hexes
-                .cells_in(res, &centres, filter.kind, filter.category, f);
+            self.hexes.cells_in(
+                res,
+                &centres,
+                filter.kind,
+                filter.category,
+                filter.status,
+                f,
+            );
             return;
         }
         // Every report of a cell whose centre is in `centres` lies within
@@ -808,6 +798,12 @@ mod tests {
             },
             ReportFilter {
                 status: Some(Status::Done),
+                ..Default::default()
+            },
+            ReportFilter {
+                status: Some(Status::New),
+                category: Some(CategoryId(3)),
+                kind: Some(Kind::Anomaly),
                 ..Default::default()
             },
             ReportFilter {

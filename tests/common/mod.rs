@@ -27,7 +27,18 @@ pub struct Harness {
 /// The shared, unseeded application of this test binary.
 pub fn harness() -> &'static Harness {
     static H: OnceLock<Harness> = OnceLock::new();
-    H.get_or_init(|| {
+    H.get_or_init(|| Harness::new(false))
+}
+
+/// A second application of this test binary, seeded with the real
+/// DansMaRue sample (39,515 reports), as a first start does.
+pub fn seeded_harness() -> &'static Harness {
+    static H: OnceLock<Harness> = OnceLock::new();
+    H.get_or_init(|| Harness::new(true))
+}
+
+impl Harness {
+    fn new(seed: bool) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -35,7 +46,7 @@ pub fn harness() -> &'static Harness {
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::new(dir.path().to_path_buf());
-        config.seed_reports = false;
+        config.seed_reports = seed;
         let app = Arc::new(rt.block_on(civicmap::boot::open(config)).unwrap());
         let router = civicmap::http::router(Arc::clone(&app));
         Harness {
@@ -44,7 +55,32 @@ pub fn harness() -> &'static Harness {
             router,
             _dir: dir,
         }
-    })
+    }
+
+    /// Sends a request through this application's router.
+    pub fn send(&self, req: Request<Body>) -> Reply {
+        self.rt.block_on(async {
+            let resp = self.router.clone().oneshot(req).await.unwrap();
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec();
+            Reply {
+                status,
+                headers,
+                body,
+            }
+        })
+    }
+
+    pub fn get(&self, uri: &str) -> Reply {
+        self.send(Request::get(uri).body(Body::empty()).unwrap())
+    }
 }
 
 pub struct Reply {
@@ -64,24 +100,7 @@ impl Reply {
 }
 
 pub fn send(req: Request<Body>) -> Reply {
-    let h = harness();
-    h.rt.block_on(async {
-        let resp = h.router.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec();
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    })
+    harness().send(req)
 }
 
 pub fn get(uri: &str) -> Reply {

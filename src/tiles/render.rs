@@ -1,0 +1,454 @@
+//! Tile assembly: reads the in-memory indexes and writes one MVT tile.
+//!
+//! Layers (the `vector_layers` of the TileJSON, [`layer_fields`]):
+//! - `reports`: one point per report from [`TileSettings::points_min_zoom`]
+//!   on; below it (or when a tile would hold more than [`MAX_FEATURES`]
+//!   points) the layer `reports_h3` instead: H3 hexagons with exact counts,
+//!   at the resolution [`TileSettings::hex_resolution`] gives the zoom.
+//! - `projects`: participatory-budget projects, points at every zoom.
+//! - `districts`: the polygons of one district layer, clipped to the
+//!   buffered tile and simplified to a tile unit.
+//!
+//! Buffer semantics: a tile holds every report point inside its bounds grown
+//! by [`BUFFER`] tile units (1/64 of the tile) on each side, edges included;
+//! a hexagon appears in every tile its clipped polygon reaches, with the
+//! counts of the whole cell.
+
+use std::collections::HashMap;
+
+use time::OffsetDateTime;
+
+use super::geom::{BUFFER, EXTENT, TileId, cell_polygon, clip_and_simplify};
+use super::mvt::{TileWriter, Value};
+use crate::districts::DistrictRegistry;
+use crate::model::{Envelope, Layer, Taxonomy};
+use crate::spatial::{
+    HexCounts, ProjectFilter, ProjectIndex, ReportFilter, ReportIndex, ReportPoint,
+};
+
+/// Most features one tile may hold (tippecanoe's limit): past it, report
+/// points are aggregated into hexagons.
+pub const MAX_FEATURES: usize = 50_000;
+
+/// Largest compressed tile served (tippecanoe's limit): past it, report
+/// points are aggregated into hexagons.
+pub const MAX_TILE_BYTES: usize = 500 * 1024;
+
+/// The finest hexagons drawn (when a point tile is too full).
+pub const FINEST_HEX_RESOLUTION: u8 = 11;
+
+/// Where zooms switch from hexagons to points, and which hexagons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileSettings {
+    /// Lowest zoom served.
+    pub min_zoom: u8,
+    /// Highest zoom served.
+    pub max_zoom: u8,
+    /// From this zoom on, reports are points; below it, hexagons.
+    pub points_min_zoom: u8,
+    /// Hexagon resolution = zoom − this, within
+    /// [`Self::min_hex_resolution`]..=[`FINEST_HEX_RESOLUTION`]. 4 keeps
+    /// hexagons 15–40 px wide on a 512 px tile at Paris's latitude.
+    pub hex_zoom_offset: u8,
+    /// Coarsest hexagons drawn.
+    pub min_hex_resolution: u8,
+}
+
+impl Default for TileSettings {
+    fn default() -> Self {
+        Self {
+            min_zoom: 0,
+            max_zoom: 20,
+            points_min_zoom: 14,
+            hex_zoom_offset: 4,
+            min_hex_resolution: 4,
+        }
+    }
+}
+
+impl TileSettings {
+    /// The H3 resolution of the hexagons drawn at zoom `z`.
+    #[must_use]
+    pub fn hex_resolution(&self, z: u8) -> u8 {
+        z.saturating_sub(self.hex_zoom_offset)
+            .clamp(self.min_hex_resolution, FINEST_HEX_RESOLUTION)
+    }
+
+    /// Whether reports are drawn as points at zoom `z`.
+    #[must_use]
+    pub fn points_at(&self, z: u8) -> bool {
+        z >= self.points_min_zoom
+    }
+
+    /// Whether zoom `z` is served.
+    #[must_use]
+    pub fn serves(&self, z: u8) -> bool {
+        (self.min_zoom..=self.max_zoom).contains(&z)
+    }
+}
+
+/// A tile layer a client can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TileLayer {
+    Reports,
+    Projects,
+    Districts,
+}
+
+impl TileLayer {
+    pub const ALL: [TileLayer; 3] = [
+        TileLayer::Reports,
+        TileLayer::Projects,
+        TileLayer::Districts,
+    ];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TileLayer::Reports => "reports",
+            TileLayer::Projects => "projects",
+            TileLayer::Districts => "districts",
+        }
+    }
+
+    /// Parses one layer name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+}
+
+/// The fields of each source layer, with their TileJSON types
+/// (`vector_layers`).
+#[must_use]
+pub fn layer_fields(
+    layer: TileLayer,
+) -> Vec<(&'static str, &'static [(&'static str, &'static str)])> {
+    match layer {
+        TileLayer::Reports => vec![
+            (
+                "reports",
+                &[
+                    ("id", "Number"),
+                    ("kind", "String"),
+                    ("category", "String"),
+                    ("status", "String"),
+                    ("created", "String"),
+                ],
+            ),
+            (
+                "reports_h3",
+                &[
+                    ("h3", "String"),
+                    ("resolution", "Number"),
+                    ("total", "Number"),
+                    ("anomalies", "Number"),
+                    ("contributions", "Number"),
+                    ("open", "Number"),
+                ],
+            ),
+        ],
+        TileLayer::Projects => vec![(
+            "projects",
+            &[
+                ("id", "Number"),
+                ("title", "String"),
+                ("budget_eur", "Number"),
+                ("theme", "String"),
+                ("edition", "Number"),
+                ("status", "String"),
+                ("working_class", "Boolean"),
+                ("scale", "String"),
+            ],
+        )],
+        TileLayer::Districts => vec![(
+            "districts",
+            &[
+                ("id", "String"),
+                ("layer", "String"),
+                ("code", "String"),
+                ("name", "String"),
+            ],
+        )],
+    }
+}
+
+/// What a tile shows.
+#[derive(Debug, Clone)]
+pub struct TileQuery {
+    /// Distinct, in [`TileLayer`] order.
+    pub layers: Vec<TileLayer>,
+    /// Report filters (bbox and district are ignored).
+    pub reports: ReportFilter,
+    /// Project filters (bbox is set per tile).
+    pub projects: ProjectFilter,
+    /// The district layer drawn by `districts`, and the date whose
+    /// perimeters are drawn (`None`: every version).
+    pub district_layer: Layer,
+    pub district_date: Option<time::Date>,
+    /// Draw reports as hexagons even at a point zoom (set when the point
+    /// tile came out over [`MAX_TILE_BYTES`]).
+    pub aggregate_reports: bool,
+}
+
+/// Everything a tile is drawn from.
+#[derive(Clone, Copy)]
+pub struct Sources<'a> {
+    pub reports: &'a ReportIndex,
+    pub projects: &'a ProjectIndex,
+    pub districts: &'a DistrictRegistry,
+    pub district_boxes: &'a DistrictBoxes,
+    pub taxonomy: &'a Taxonomy,
+}
+
+/// Bounding boxes of every district, computed once (districts do not change
+/// while serving).
+#[derive(Debug, Default)]
+pub struct DistrictBoxes {
+    boxes: Vec<Option<Envelope>>,
+}
+
+impl DistrictBoxes {
+    #[must_use]
+    pub fn new(registry: &DistrictRegistry) -> Self {
+        use geo::BoundingRect;
+        let mut boxes = Vec::new();
+        let mut id = 0_u32;
+        while let Some(d) = registry.get(id) {
+            boxes.push(d.geometry.bounding_rect().map(|r| Envelope {
+                min_lon: r.min().x,
+                min_lat: r.min().y,
+                max_lon: r.max().x,
+                max_lat: r.max().y,
+            }));
+            id += 1;
+        }
+        Self { boxes }
+    }
+
+    fn intersects(&self, id: u32, b: &Envelope) -> bool {
+        self.boxes
+            .get(id as usize)
+            .copied()
+            .flatten()
+            .is_some_and(|d| {
+                d.min_lon <= b.max_lon
+                    && d.max_lon >= b.min_lon
+                    && d.min_lat <= b.max_lat
+                    && d.max_lat >= b.min_lat
+            })
+    }
+}
+
+/// One drawn tile, uncompressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrawnTile {
+    /// MVT bytes; empty when no layer has a feature.
+    pub mvt: Vec<u8>,
+    pub features: usize,
+}
+
+/// Draws `tile`. The zoom must be served (the caller checks).
+#[must_use]
+pub fn draw(src: Sources<'_>, settings: &TileSettings, tile: TileId, q: &TileQuery) -> DrawnTile {
+    let mut out = TileWriter::new();
+    let mut features = 0;
+    for layer in &q.layers {
+        features += match layer {
+            TileLayer::Reports => draw_reports(src, settings, tile, q, &mut out),
+            TileLayer::Projects => draw_projects(src, tile, &q.projects, &mut out),
+            TileLayer::Districts => {
+                draw_districts(src, tile, q.district_layer, q.district_date, &mut out)
+            }
+        };
+    }
+    DrawnTile {
+        mvt: out.finish(),
+        features,
+    }
+}
+
+fn draw_reports(
+    src: Sources<'_>,
+    settings: &TileSettings,
+    tile: TileId,
+    q: &TileQuery,
+    out: &mut TileWriter,
+) -> usize {
+    let filter = &q.reports;
+    if !settings.points_at(tile.z) {
+        return draw_hexagons(src, settings.hex_resolution(tile.z), tile, filter, out);
+    }
+    if q.aggregate_reports {
+        return draw_hexagons(src, FINEST_HEX_RESOLUTION, tile, filter, out);
+    }
+    let area = tile.buffered_bounds(BUFFER);
+    let mut points: Vec<ReportPoint> = Vec::new();
+    let mut too_many = false;
+    src.reports.for_each_point_in(&area, |p| {
+        if !too_many && filter.matches_point(p) {
+            if points.len() == MAX_FEATURES {
+                too_many = true;
+            } else {
+                points.push(*p);
+            }
+        }
+    });
+    if too_many {
+        return draw_hexagons(src, FINEST_HEX_RESOLUTION, tile, filter, out);
+    }
+    // The walk order is the tree's: the same index gives the same bytes.
+    let transform = tile.transform();
+    let mut days = DayNames::default();
+    let mut layer = out.layer("reports", EXTENT);
+    for p in &points {
+        let created = days.name(p.created_ms);
+        layer.point(
+            u64::try_from(p.id).ok(),
+            transform.project(p.lon(), p.lat()),
+            &[
+                // Also a property: map clients read properties, not the
+                // feature id, in popups and filters.
+                ("id", Value::Int(p.id)),
+                ("kind", Value::Str(p.kind.as_str())),
+                (
+                    "category",
+                    Value::Str(&src.taxonomy.category(p.category).code),
+                ),
+                ("status", Value::Str(p.status.as_str())),
+                ("created", Value::Str(created)),
+            ],
+        );
+    }
+    layer.len()
+}
+
+/// `YYYY-MM-DD` of unix milliseconds, formatted once per day per tile.
+#[derive(Default)]
+struct DayNames {
+    names: HashMap<i64, String>,
+}
+
+impl DayNames {
+    fn name(&mut self, ms: i64) -> &str {
+        let day = ms.div_euclid(86_400_000);
+        self.names.entry(day).or_insert_with(|| {
+            OffsetDateTime::from_unix_timestamp(day * 86_400)
+                .map(|t| t.date().to_string())
+                .unwrap_or_default()
+        })
+    }
+}
+
+fn draw_hexagons(
+    src: Sources<'_>,
+    res: u8,
+    tile: TileId,
+    filter: &ReportFilter,
+    out: &mut TileWriter,
+) -> usize {
+    let mut cells: Vec<(u64, HexCounts)> = Vec::new();
+    src.reports
+        .hex_counts(res, &tile.buffered_bounds(BUFFER), filter, |c, n| {
+            cells.push((c, n));
+        });
+    cells.sort_unstable_by_key(|(c, _)| *c);
+    let transform = tile.transform();
+    let mut layer = out.layer("reports_h3", EXTENT);
+    for (cell, n) in cells {
+        let Ok(index) = h3o::CellIndex::try_from(cell) else {
+            continue;
+        };
+        let Some(polygon) = cell_polygon(index, &transform, BUFFER) else {
+            continue;
+        };
+        let hex = crate::spatial::h3_hex(cell);
+        layer.polygon(
+            Some(cell),
+            std::slice::from_ref(&polygon),
+            &[
+                ("h3", Value::Str(&hex)),
+                ("resolution", Value::Int(i64::from(res))),
+                ("total", Value::Int(i64::from(n.total))),
+                ("anomalies", Value::Int(i64::from(n.anomalies))),
+                ("contributions", Value::Int(i64::from(n.contributions))),
+                ("open", Value::Int(i64::from(n.open))),
+            ],
+        );
+    }
+    layer.len()
+}
+
+fn draw_projects(
+    src: Sources<'_>,
+    tile: TileId,
+    filter: &ProjectFilter,
+    out: &mut TileWriter,
+) -> usize {
+    let filter = ProjectFilter {
+        bbox: Some(tile.buffered_bounds(BUFFER)),
+        ..filter.clone()
+    };
+    let (projects, _, _) = src.projects.page(&filter, None, usize::MAX);
+    let transform = tile.transform();
+    let mut layer = out.layer("projects", EXTENT);
+    for p in projects {
+        let Some(at) = p.location else { continue };
+        let mut props: Vec<(&str, Value<'_>)> = vec![
+            ("id", Value::Int(p.id)),
+            ("budget_eur", Value::Int(p.budget_eur)),
+            ("edition", Value::Int(i64::from(p.edition))),
+            ("working_class", Value::Bool(p.working_class_flag)),
+            ("scale", Value::Str(p.scale.as_str())),
+        ];
+        if let Some(t) = &p.title {
+            props.push(("title", Value::Str(t)));
+        }
+        if let Some(t) = &p.theme {
+            props.push(("theme", Value::Str(t)));
+        }
+        if let Some(s) = &p.progress {
+            props.push(("status", Value::Str(s)));
+        }
+        layer.point(
+            u64::try_from(p.id).ok(),
+            transform.project(at.lon(), at.lat()),
+            &props,
+        );
+    }
+    layer.len()
+}
+
+fn draw_districts(
+    src: Sources<'_>,
+    tile: TileId,
+    which: Layer,
+    date: Option<time::Date>,
+    out: &mut TileWriter,
+) -> usize {
+    let area = tile.buffered_bounds(BUFFER);
+    let transform = tile.transform();
+    let mut layer = out.layer("districts", EXTENT);
+    for id in src.districts.districts(which, date) {
+        if !src.district_boxes.intersects(id, &area) {
+            continue;
+        }
+        let Some(d) = src.districts.get(id) else {
+            continue;
+        };
+        let Some(shape) = clip_and_simplify(&d.geometry, &transform, BUFFER, 1.0) else {
+            continue;
+        };
+        layer.polygon(
+            Some(u64::from(id)),
+            &shape.0,
+            &[
+                ("id", Value::Str(&d.public_id)),
+                ("layer", Value::Str(d.layer.as_str())),
+                ("code", Value::Str(&d.code)),
+                ("name", Value::Str(&d.name)),
+            ],
+        );
+    }
+    layer.len()
+}
