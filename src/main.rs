@@ -85,6 +85,9 @@ struct ServeArgs {
     /// Zoom from which reports are drawn as points (below: H3 hexagons).
     #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u8).range(1..=20))]
     tile_points_min_zoom: u8,
+    /// Point tiles holding more reports than this are drawn as hexagons.
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
+    tile_max_points: u32,
 }
 
 fn parse_envelope(s: &str) -> Result<Envelope, String> {
@@ -214,6 +217,7 @@ async fn serve(args: ServeArgs) -> Result<(), BootError> {
     config.maplibre_dir = args.maplibre_dir;
     config.tile_cache_bytes = args.tile_cache_mb.saturating_mul(1 << 20);
     config.tiles.points_min_zoom = args.tile_points_min_zoom;
+    config.tiles.max_points = args.tile_max_points as usize;
     let app = Arc::new(boot::open(config.clone()).await?);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -4,7 +4,9 @@
 //! - `reports`: one point per report from [`TileSettings::points_min_zoom`]
 //!   on; below it (or when a tile would hold more than [`MAX_FEATURES`]
 //!   points) the layer `reports_h3` instead: H3 hexagons with exact counts,
-//!   at the resolution [`TileSettings::hex_resolution`] gives the zoom.
+//!   at the resolution [`TileSettings::hex_resolution`] gives the zoom; a
+//!   point tile with more than [`TileSettings::max_points`] matching reports
+//!   is drawn as hexagons of [`FINEST_HEX_RESOLUTION`].
 //! - `projects`: participatory-budget projects, points at every zoom.
 //! - `districts`: the polygons of one district layer, clipped to the
 //!   buffered tile and simplified to a tile unit.
@@ -52,6 +54,10 @@ pub struct TileSettings {
     pub hex_zoom_offset: u8,
     /// Coarsest hexagons drawn.
     pub min_hex_resolution: u8,
+    /// A point tile holding more reports than this (after filters) is drawn
+    /// as hexagons of [`FINEST_HEX_RESOLUTION`] instead: past a few thousand
+    /// dots a tile is unreadable, heavy to send and slow to draw.
+    pub max_points: usize,
 }
 
 impl Default for TileSettings {
@@ -62,6 +68,7 @@ impl Default for TileSettings {
             points_min_zoom: 14,
             hex_zoom_offset: 4,
             min_hex_resolution: 4,
+            max_points: 5_000,
         }
     }
 }
@@ -285,9 +292,10 @@ fn draw_reports(
     let area = tile.buffered_bounds(BUFFER);
     let mut points: Vec<ReportPoint> = Vec::new();
     let mut too_many = false;
+    let cap = settings.max_points.min(MAX_FEATURES);
     src.reports.for_each_point_in(&area, |p| {
         if !too_many && filter.matches_point(p) {
-            if points.len() == MAX_FEATURES {
+            if points.len() == cap {
                 too_many = true;
             } else {
                 points.push(*p);
@@ -451,4 +459,71 @@ fn draw_districts(
         );
     }
     layer.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CategoryId, Districts, Kind, LonLat, Status};
+    use crate::spatial::{ReportSummary, h3_cell};
+
+    #[test]
+    fn a_point_tile_over_the_point_limit_is_drawn_as_the_finest_hexagons() {
+        let tile = TileId::containing(LonLat::new(2.35, 48.853).unwrap(), 16);
+        let b = tile.bounds();
+        let reports: Vec<ReportSummary> = (0..40)
+            .map(|i| {
+                // A 40-report cluster of about 10 m around the tile centre.
+                let at = LonLat::new(
+                    (b.min_lon + b.max_lon) / 2.0 + f64::from(i % 8) * 2e-5,
+                    (b.min_lat + b.max_lat) / 2.0 + f64::from(i / 8) * 2e-5,
+                )
+                .unwrap();
+                ReportSummary {
+                    id: i64::from(i) + 1,
+                    location: at,
+                    kind: Kind::Anomaly,
+                    category: CategoryId(0),
+                    status: Status::New,
+                    created_ms: 0,
+                    h3: h3_cell(at),
+                    districts: Districts::default(),
+                }
+            })
+            .collect();
+        let cells: std::collections::HashSet<u64> = reports
+            .iter()
+            .map(|r| crate::spatial::hexagons::parent_cell(r.h3, FINEST_HEX_RESOLUTION).unwrap())
+            .collect();
+        let index = ReportIndex::bulk_load(reports);
+        let projects = ProjectIndex::new(Vec::new());
+        let districts = DistrictRegistry::default();
+        let taxonomy = Taxonomy::from_csv(crate::reference::TAXONOMY_CSV).unwrap();
+        let boxes = DistrictBoxes::default();
+        let src = Sources {
+            reports: &index,
+            projects: &projects,
+            districts: &districts,
+            district_boxes: &boxes,
+            taxonomy: &taxonomy,
+        };
+        let q = TileQuery {
+            layers: vec![TileLayer::Reports],
+            reports: ReportFilter::default(),
+            projects: ProjectFilter::default(),
+            district_layer: Layer::Arrondissement,
+            district_date: None,
+            aggregate_reports: false,
+        };
+        let mut settings = TileSettings::default();
+        assert_eq!(draw(src, &settings, tile, &q).features, 40, "40 points");
+        settings.max_points = 39;
+        let drawn = draw(src, &settings, tile, &q);
+        assert_eq!(
+            drawn.features,
+            cells.len(),
+            "one feature per resolution-11 cell"
+        );
+        assert!(cells.len() < 40);
+    }
 }
