@@ -1,7 +1,8 @@
 //! Encoding a reports tile: 1,000 points with 6 properties each (id, kind,
 //! category slug among 50, status among 8, creation day, supports) in one
 //! z15 tile of Paris, by the direct writer (`civicmap::tiles::TileWriter`)
-//! and by the `mvt` crate; gzip of the result at levels 1 and 6; projection
+//! and by the `mvt` crate; gzip of the result by libdeflate (what civicmap
+//! serves) and by zlib-rs (flate2) at several levels; projection
 //! of the points; clipping the arrondissements for a district tile.
 //! Target for the whole uncached tile, compression included: ≤ 300 µs.
 //!
@@ -16,6 +17,8 @@
 
 use std::hint::black_box;
 
+mod support;
+
 use civicmap::districts::{LayerMeta, LayerSpec, parse_geojson_layer};
 use civicmap::model::{Layer, LonLat};
 use civicmap::reference::ARRONDISSEMENTS_GEOJSON;
@@ -24,7 +27,7 @@ use civicmap::tiles::{
     BUFFER, EXTENT, TileId, TileTransform, TileWriter, Value, clip_and_simplify,
 };
 use criterion::Criterion;
-use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::measurement::Measurement;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
@@ -50,8 +53,29 @@ const TILE_CAPACITY_BYTES: usize = 64 * 1024;
 /// Simplification of district outlines, tile units.
 const DISTRICT_TOLERANCE_PX: f64 = 1.0;
 
-/// gzip levels compared (1 is zlib-rs's `deflate_quick`).
-const GZIP_LEVELS: [u32; 4] = [1, 2, 3, 6];
+/// gzip levels compared (libdeflate's level 1 is what tiles are served with;
+/// zlib-rs's level 1 is its `deflate_quick`).
+const GZIP_LEVELS: [u32; 3] = [1, 2, 6];
+
+/// Brotli at `quality` (0–11), with a 4 MiB window.
+fn brotli_quality(tile: &[u8], quality: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(tile.len() / 2);
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: quality as i32,
+        lgwin: 22,
+        ..Default::default()
+    };
+    brotli::BrotliCompress(&mut &tile[..], &mut out, &params).expect("in memory");
+    out
+}
+
+/// gzip by zlib-rs (flate2), for comparison.
+fn gzip_zlib_rs(tile: &[u8], level: u32) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+    e.write_all(tile).expect("in memory");
+    e.finish().expect("in memory")
+}
 
 const KINDS: [&str; 2] = ["anomaly", "suggestion"];
 const STATUSES: [&str; 8] = [
@@ -169,14 +193,20 @@ fn bench<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     let f = fixture();
     let direct = encode_direct(&f);
     let theirs = encode_mvt_crate(&f);
-    let gz1 = gzip_level(&direct, 1);
-    let gz6 = gzip_level(&direct, 6);
     eprintln!(
-        "tile of {POINTS} points: direct writer {} bytes, mvt crate {} bytes; gzip 1: {} bytes, gzip 6: {} bytes",
+        "tile of {POINTS} points: direct writer {} bytes, mvt crate {} bytes; gzip level 1/6: libdeflate {}/{} bytes, zlib-rs {}/{} bytes",
         direct.len(),
         theirs.len(),
-        gz1.len(),
-        gz6.len()
+        gzip_level(&direct, 1).len(),
+        gzip_level(&direct, 6).len(),
+        gzip_zlib_rs(&direct, 1).len(),
+        gzip_zlib_rs(&direct, 6).len(),
+    );
+    eprintln!(
+        "brotli quality 0/1/4: {}/{}/{} bytes",
+        brotli_quality(&direct, 0).len(),
+        brotli_quality(&direct, 1).len(),
+        brotli_quality(&direct, 4).len(),
     );
 
     let mut g = c.benchmark_group(format!("encode{clock}"));
@@ -190,8 +220,17 @@ fn bench<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
 
     let mut g = c.benchmark_group(format!("gzip{clock}"));
     for level in GZIP_LEVELS {
-        g.bench_function(format!("level_{level}"), |b| {
+        g.bench_function(format!("libdeflate_level_{level}"), |b| {
             b.iter(|| gzip_level(black_box(&direct), level));
+        });
+        g.bench_function(format!("zlib_rs_level_{level}"), |b| {
+            b.iter(|| gzip_zlib_rs(black_box(&direct), level));
+        });
+    }
+    // Brotli, for the "brotli if cheap" question: its fastest qualities.
+    for quality in [0_u32, 1, 4] {
+        g.bench_function(format!("brotli_quality_{quality}"), |b| {
+            b.iter(|| brotli_quality(black_box(&direct), quality));
         });
     }
     g.finish();
@@ -256,87 +295,6 @@ fn bench<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     g.finish();
 }
 
-/// Thread CPU time in nanoseconds, as a criterion measurement.
-struct ThreadCpu;
-
-fn thread_cpu_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(t.tv_nsec).unwrap_or(0)
-}
-
-impl Measurement for ThreadCpu {
-    type Intermediate = u64;
-    type Value = u64;
-
-    fn start(&self) -> u64 {
-        thread_cpu_ns()
-    }
-
-    fn end(&self, start: u64) -> u64 {
-        thread_cpu_ns().saturating_sub(start)
-    }
-
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-
-    fn zero(&self) -> u64 {
-        0
-    }
-
-    fn to_f64(&self, value: &u64) -> f64 {
-        *value as f64
-    }
-
-    fn formatter(&self) -> &dyn ValueFormatter {
-        &Nanoseconds
-    }
-}
-
-/// Formats nanoseconds as criterion does for wall time.
-struct Nanoseconds;
-
-impl ValueFormatter for Nanoseconds {
-    fn scale_values(&self, typical_ns: f64, values: &mut [f64]) -> &'static str {
-        let (factor, unit) = if typical_ns < 1e3 {
-            (1.0, "ns")
-        } else if typical_ns < 1e6 {
-            (1e-3, "µs")
-        } else if typical_ns < 1e9 {
-            (1e-6, "ms")
-        } else {
-            (1e-9, "s")
-        };
-        for v in values {
-            *v *= factor;
-        }
-        unit
-    }
-
-    fn scale_throughputs(
-        &self,
-        _typical: f64,
-        _throughput: &criterion::Throughput,
-        _values: &mut [f64],
-    ) -> &'static str {
-        "ns"
-    }
-
-    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
-        "ns"
-    }
-}
-
 fn main() {
-    if std::env::var_os("TILE_BENCH_CLOCK").is_some_and(|v| v == "cpu") {
-        let mut c = Criterion::default()
-            .with_measurement(ThreadCpu)
-            .configure_from_args();
-        bench(&mut c, "_cpu");
-        c.final_summary();
-    } else {
-        let mut c = Criterion::default().configure_from_args();
-        bench(&mut c, "");
-        c.final_summary();
-    }
+    support::run_with_clock(|c| bench(c, ""), |c| bench(c, "_cpu"));
 }

@@ -2,7 +2,8 @@
 //! issue's targets are a z15 point tile (~1,000 points) ≤ 300 µs and a
 //! low-zoom hexagon tile ≤ 1 ms.
 //!
-//! `cargo bench --bench tiles`
+//! `cargo bench --bench tiles` (`TILE_BENCH_CLOCK=cpu` times thread CPU
+//! time instead of wall time, for a machine shared with other work)
 //!
 //! Dataset: `civicmap generate`'s synthetic set (seed 42: the spatial and
 //! category mix of the DansMaRue sample), the shipped Paris districts and
@@ -12,7 +13,8 @@
 
 mod support;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::Criterion;
+use criterion::measurement::Measurement;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use std::hint::black_box;
@@ -44,7 +46,7 @@ fn query(layers: Vec<TileLayer>, reports: ReportFilter) -> TileQuery {
     }
 }
 
-fn bench(c: &mut Criterion) {
+fn bench<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     let all = summaries(REPORTS);
     let positions: Vec<LonLat> = all.iter().map(|s| s.location).collect();
     let index = ReportIndex::bulk_load(all);
@@ -101,7 +103,7 @@ fn bench(c: &mut Criterion) {
         mean(&z10, &reports)
     );
 
-    let mut g = c.benchmark_group("tiles_1m");
+    let mut g = c.benchmark_group(format!("tiles_1m{clock}"));
     let gz = |bytes: &[u8]| civicmap::tiles::mvt::gzip_level(bytes, GZIP_LEVEL);
     let cases: [(&str, &[TileId], TileQuery); 7] = [
         ("z15_points_1k_gzip", &z15, reports.clone()),
@@ -157,5 +159,6 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+fn main() {
+    support::run_with_clock(|c| bench(c, ""), |c| bench(c, "_cpu"));
+}

@@ -184,22 +184,27 @@ pub async fn open(config: Config) -> Result<App, BootError> {
                 taxonomy: &hook_ref.0,
                 districts: &hook_ref.1,
             };
+            // Decoded before the lock: only the index update holds it.
+            let summaries: Vec<ReportSummary> = batch
+                .iter()
+                .filter_map(|ins| match ins {
+                    Inserted::New(row) => match codec.report_from_row(row) {
+                        Ok(r) => Some(summary_of(&r)),
+                        Err(e) => {
+                            tracing::error!(error = %e, "committed report could not be indexed");
+                            None
+                        }
+                    },
+                    Inserted::Existing(_) => None,
+                })
+                .collect();
             let mut idx = hook_index
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for ins in batch {
-                if let Inserted::New(row) = ins {
-                    match codec.report_from_row(row) {
-                        Ok(r) => {
-                            idx.upsert(&summary_of(&r));
-                            // Under the write lock: see `tiles::cache`.
-                            hook_cache.invalidate_report_at(&tile_settings, r.location);
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "committed report could not be indexed")
-                        }
-                    }
-                }
+            for s in &summaries {
+                idx.upsert(s);
+                // Under the write lock: see `tiles::cache`.
+                hook_cache.invalidate_report_at(&tile_settings, s.location);
             }
         },
     );

@@ -73,7 +73,10 @@
   };
 
   function popupContent(feature) {
-    const p = feature.properties;
+    // A report's id travels as the tile feature's own id, not as a property.
+    const p = feature.layer.id === 'reports-points'
+      ? { id: feature.id, ...feature.properties }
+      : feature.properties;
     const box = el('div', { class: 'feature' });
     box.append(el('h3', {}, TITLES[feature.layer.id](p)));
     const table = el('table', {});

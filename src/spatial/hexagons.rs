@@ -12,7 +12,7 @@ use std::ops::RangeInclusive;
 
 use h3o::{CellIndex, LatLng, Resolution};
 
-use crate::model::{CategoryId, Envelope, Kind, Status};
+use crate::model::{CategoryId, Envelope, Kind, LonLat, Status};
 
 /// Resolutions whose counts are maintained at every commit (res 4: ~1,770 km²
 /// hexagons, the whole city in one or two; res 10: ~15,000 m², a block).
@@ -168,6 +168,48 @@ pub fn candidate_box(bbox: &Envelope, res: u8) -> Envelope {
     grow(bbox, cell_reach_deg(res, lat))
 }
 
+/// Every cell at `res` whose centre may lie in `area`: a disk of cells
+/// around the cell of the area's centre, `None` when that disk would hold
+/// `limit` cells or more (the caller scans instead).
+///
+/// Ring `k` of a disk lies at least `1.5·k` local edges from its centre
+/// cell's centre, and a local edge is at least two thirds of the
+/// resolution's average edge `e`; a centre within `D` of the area's centre
+/// is within `D + 1.5·e` of the centre cell's. So `k = ⌈D/e + 1.5⌉ + 1`
+/// rings reach every such centre.
+fn covering_disk(res: u8, area: &Envelope, limit: usize) -> Option<Vec<u64>> {
+    let resolution = Resolution::try_from(res).ok()?;
+    let (clon, clat) = (
+        (area.min_lon + area.max_lon) / 2.0,
+        (area.min_lat + area.max_lat) / 2.0,
+    );
+    let center = LonLat::new(clon, clat).ok()?;
+    let reach_m = [
+        (area.min_lon, area.min_lat),
+        (area.min_lon, area.max_lat),
+        (area.max_lon, area.min_lat),
+        (area.max_lon, area.max_lat),
+    ]
+    .into_iter()
+    .filter_map(|(lon, lat)| LonLat::new(lon, lat).ok())
+    .map(|c| center.distance_m(c))
+    .fold(0.0, f64::max);
+    let edge_m = resolution.edge_length_m();
+    let k = (reach_m / edge_m + 1.5).ceil() + 1.0;
+    // A disk of k rings holds 3k(k+1)+1 cells.
+    if !k.is_finite() || 3.0 * k * (k + 1.0) + 1.0 >= limit as f64 {
+        return None;
+    }
+    let origin = LatLng::new(clat, clon).ok()?.to_cell(resolution);
+    Some(
+        origin
+            .grid_disk::<Vec<_>>(k as u32)
+            .into_iter()
+            .map(u64::from)
+            .collect(),
+    )
+}
+
 impl HexAggregates {
     fn level(&self, res: u8) -> Option<&Level> {
         self.levels.get(usize::from(
@@ -251,6 +293,21 @@ impl HexAggregates {
                 f(cell, counts);
             }
         };
+        // A small area asks for the cells around it; a large one scans the
+        // level (fewer cells than the disk would hold).
+        if let Some(disk) = covering_disk(res, area, level.all.len()) {
+            for cell in disk {
+                let tally = match (category, status) {
+                    (Some(c), _) => level.by_category.get(&(cell, c.0)),
+                    (None, Some(st)) => level.by_status.get(&(cell, st as u8)),
+                    (None, None) => level.all.get(&cell),
+                };
+                if let Some(t) = tally {
+                    emit(cell, t);
+                }
+            }
+            return;
+        }
         match (category, status) {
             (Some(c), _) => level
                 .by_category
@@ -264,6 +321,15 @@ impl HexAggregates {
                 .for_each(|(&(cell, _), t)| emit(cell, t)),
             (None, None) => level.all.iter().for_each(|(&cell, t)| emit(cell, t)),
         }
+    }
+
+    /// Reports of one cell at `res`, unfiltered (0 for a cell without any,
+    /// or a resolution not kept).
+    #[must_use]
+    pub fn total_of(&self, res: u8, cell: u64) -> u32 {
+        self.level(res)
+            .and_then(|l| l.all.get(&cell))
+            .map_or(0, |t| t.counts(None).total)
     }
 
     /// Number of cells kept at `res` (for sizing checks).

@@ -6,6 +6,7 @@ use rstar::{
 };
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 use super::hexagons::{self, HexAggregates, HexCounts};
 use crate::model::{CategoryId, Districts, Envelope, Kind, Layer, LonLat, ReportId, Status};
@@ -382,9 +383,23 @@ impl ReportIndex {
     /// hot path of tiles: a walk of the tree that takes whole subtrees lying
     /// inside `bbox` without testing their leaves.
     pub fn for_each_point_in(&self, bbox: &Envelope, mut f: impl FnMut(&ReportPoint)) {
+        let _ = self.try_for_each_point_in(bbox, |p| {
+            f(p);
+            ControlFlow::Continue(())
+        });
+    }
+
+    /// [`Self::for_each_point_in`] that stops as soon as `f` breaks.
+    pub fn try_for_each_point_in(
+        &self,
+        bbox: &Envelope,
+        mut f: impl FnMut(&ReportPoint) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
         let env = AABB::from_corners([bbox.min_lon, bbox.min_lat], [bbox.max_lon, bbox.max_lat]);
         if env.intersects(&self.tree.root().envelope()) {
-            walk_in(self.tree.root(), &env, &mut f);
+            walk_in(self.tree.root(), &env, &mut f)
+        } else {
+            ControlFlow::Continue(())
         }
     }
 
@@ -406,8 +421,9 @@ impl ReportIndex {
     }
 
     /// Reports within `radius_m` geodesic metres of `center` that satisfy
-    /// `keep`, nearest first, at most `limit`, with their distances. `keep`
-    /// runs before the distance, so put cheap field tests there.
+    /// `keep`, nearest first (ties by id), at most `limit`, with their
+    /// distances. `keep` runs before the distance, so put cheap field tests
+    /// there.
     #[must_use]
     pub fn within(
         &self,
@@ -416,9 +432,11 @@ impl ReportIndex {
         limit: usize,
         mut keep: impl FnMut(&ReportPoint) -> bool,
     ) -> Vec<(ReportPoint, f64)> {
-        let env = center.envelope_around(radius_m);
+        if limit == 0 {
+            return Vec::new();
+        }
         let mut near: Vec<(ReportPoint, f64)> = Vec::new();
-        self.for_each_point_in(&env, |p| {
+        self.for_each_point_in(&center.envelope_around(radius_m), |p| {
             if keep(p) {
                 let d = center.distance_m(p.location());
                 if d <= radius_m {
@@ -426,8 +444,14 @@ impl ReportIndex {
                 }
             }
         });
-        near.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.id.cmp(&b.0.id)));
-        near.truncate(limit);
+        let by_distance = |a: &(ReportPoint, f64), b: &(ReportPoint, f64)| {
+            a.1.total_cmp(&b.1).then(a.0.id.cmp(&b.0.id))
+        };
+        if near.len() > limit {
+            near.select_nth_unstable_by(limit - 1, by_distance);
+            near.truncate(limit);
+        }
+        near.sort_unstable_by(by_distance);
         near
     }
 
@@ -540,34 +564,42 @@ impl ReportIndex {
     }
 }
 
-fn walk_in(node: &ParentNode<ReportPoint>, env: &AABB<[f64; 2]>, f: &mut impl FnMut(&ReportPoint)) {
+fn walk_in(
+    node: &ParentNode<ReportPoint>,
+    env: &AABB<[f64; 2]>,
+    f: &mut impl FnMut(&ReportPoint) -> ControlFlow<()>,
+) -> ControlFlow<()> {
     if env.contains_envelope(&node.envelope()) {
-        walk_all(node, f);
-        return;
+        return walk_all(node, f);
     }
     for child in node.children() {
         match child {
             RTreeNode::Leaf(p) => {
                 if env.contains_point(&p.pos) {
-                    f(p);
+                    f(p)?;
                 }
             }
             RTreeNode::Parent(n) => {
                 if env.intersects(&n.envelope()) {
-                    walk_in(n, env, f);
+                    walk_in(n, env, f)?;
                 }
             }
         }
     }
+    ControlFlow::Continue(())
 }
 
-fn walk_all(node: &ParentNode<ReportPoint>, f: &mut impl FnMut(&ReportPoint)) {
+fn walk_all(
+    node: &ParentNode<ReportPoint>,
+    f: &mut impl FnMut(&ReportPoint) -> ControlFlow<()>,
+) -> ControlFlow<()> {
     for child in node.children() {
         match child {
-            RTreeNode::Leaf(p) => f(p),
-            RTreeNode::Parent(n) => walk_all(n, f),
+            RTreeNode::Leaf(p) => f(p)?,
+            RTreeNode::Parent(n) => walk_all(n, f)?,
         }
     }
+    ControlFlow::Continue(())
 }
 
 #[cfg(test)]
@@ -826,6 +858,40 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(40))]
+        /// Small areas read the kept counts through a disk of cells around
+        /// them, large ones by scanning: both give the brute-force cells.
+        #[test]
+        fn hexagon_counts_of_any_area_match_a_brute_force_count(
+            x in 0.0_f64..1.0,
+            y in 0.0_f64..1.0,
+            half_m in 20.0_f64..3_000.0,
+            res in 7_u8..=10,
+            filter_pick in 0_usize..4,
+        ) {
+            use std::sync::OnceLock;
+            static DATA: OnceLock<(Vec<ReportSummary>, ReportIndex)> = OnceLock::new();
+            let (all, idx) = DATA.get_or_init(|| {
+                let all = scattered(6_000, 11);
+                let idx = ReportIndex::bulk_load(all.clone());
+                (all, idx)
+            });
+            let c = LonLat::new(2.25 + x * 0.17, 48.815 + y * 0.085).unwrap();
+            let area = c.envelope_around(half_m);
+            let filter = [
+                ReportFilter::default(),
+                ReportFilter { kind: Some(Kind::Contribution), ..Default::default() },
+                ReportFilter { category: Some(CategoryId(1)), ..Default::default() },
+                ReportFilter { status: Some(Status::New), kind: Some(Kind::Anomaly), ..Default::default() },
+            ][filter_pick].clone();
+            let mut got = Vec::new();
+            idx.hex_counts(res, &area, &filter, |c, n| got.push((c, n)));
+            got.sort_unstable_by_key(|(c, _)| *c);
+            proptest::prop_assert_eq!(got, brute_hex_counts(all, res, &area, &filter));
+        }
+    }
+
+    proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
         /// The tree walk (with its whole-subtree shortcut) returns exactly the
         /// points a brute-force scan finds, edges included, whether the
@@ -859,6 +925,42 @@ mod tests {
             got.sort_unstable();
             let brute: Vec<ReportId> =
                 all.iter().filter(|s| bbox.contains(s.location)).map(|s| s.id).collect();
+            proptest::prop_assert_eq!(got, brute);
+        }
+
+        /// The widening search of `within` gives what a scan of every report
+        /// gives: the `limit` nearest kept reports within the radius, nearest
+        /// first, ties by id, also in a dense cluster.
+        #[test]
+        fn a_nearby_search_returns_the_nearest_kept_reports_a_scan_finds(
+            // Offsets of up to ~110 m east and north of the centre, on a
+            // 2 m grid so that distances tie.
+            offsets in proptest::collection::vec((0_u16..55, 0_u16..55, 0_u16..3), 0..400),
+            radius_m in 1.0_f64..120.0,
+            limit in 0_usize..15,
+        ) {
+            let c = LonLat::new(2.35, 48.85).unwrap();
+            let all: Vec<ReportSummary> = offsets
+                .iter()
+                .enumerate()
+                .map(|(i, &(x, y, cat))| {
+                    let lon = 2.35 + f64::from(x) * 2.0 * 1.3645e-5;
+                    let lat = 48.85 + f64::from(y) * 2.0 / 111_200.0;
+                    summary(i as i64 + 1, lon, lat, Kind::Anomaly, cat)
+                })
+                .collect();
+            let idx = ReportIndex::bulk_load(all.clone());
+            let keep = |p: &ReportPoint| p.category.0 != 2;
+            let got: Vec<(ReportId, f64)> =
+                idx.within(c, radius_m, limit, keep).into_iter().map(|(p, d)| (p.id, d)).collect();
+            let mut brute: Vec<(ReportId, f64)> = all
+                .iter()
+                .filter(|s| s.category.0 != 2)
+                .map(|s| (s.id, c.distance_m(s.location)))
+                .filter(|&(_, d)| d <= radius_m)
+                .collect();
+            brute.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            brute.truncate(limit);
             proptest::prop_assert_eq!(got, brute);
         }
     }

@@ -36,6 +36,19 @@ pub fn h3_cell(p: crate::model::LonLat) -> u64 {
     h3o::LatLng::new(p.lat(), p.lon()).map_or(0, |ll| u64::from(ll.to_cell(H3_RESOLUTION)))
 }
 
+/// The H3 cell (as `u64`) holding `p` at resolution `res` (0 when `res` is
+/// not an H3 resolution).
+#[must_use]
+pub fn h3_cell_at(p: crate::model::LonLat, res: u8) -> u64 {
+    match (
+        h3o::LatLng::new(p.lat(), p.lon()),
+        h3o::Resolution::try_from(res),
+    ) {
+        (Ok(ll), Ok(r)) => u64::from(ll.to_cell(r)),
+        _ => 0,
+    }
+}
+
 /// Formats an H3 index as the usual lower-case hex string.
 #[must_use]
 pub fn h3_hex(cell: u64) -> String {

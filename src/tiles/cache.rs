@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::geom::{BUFFER, EXTENT, MAX_LAT, TileId};
-use super::render::{FINEST_HEX_RESOLUTION, TileSettings};
+use super::render::{DENSE_TILE_HEX_RESOLUTION, TileSettings};
 use crate::model::LonLat;
 use crate::spatial::hexagons::cell_reach_deg;
 
@@ -201,13 +201,14 @@ fn evict(inner: &mut Inner, target: usize) {
 /// hexagon's centre is within one cell reach of `p`, and a tile shows the
 /// hexagons whose centres are within one reach of its buffered bounds: so
 /// the tiles whose buffered bounds come within two reaches of `p`). Point
-/// zooms count the finest hexagons too (the fallback of a too-full tile).
+/// zooms count the hexagons of a too-full tile too
+/// ([`DENSE_TILE_HEX_RESOLUTION`]).
 #[must_use]
 pub fn tiles_showing(settings: &TileSettings, p: LonLat) -> Vec<TileId> {
     let mut out = Vec::new();
     for z in settings.min_zoom..=settings.max_zoom {
         let res = if settings.points_at(z) {
-            FINEST_HEX_RESOLUTION
+            DENSE_TILE_HEX_RESOLUTION
         } else {
             settings.hex_resolution(z)
         };

@@ -49,7 +49,7 @@ pub use self::geom::{
     BUFFER, EXTENT, MAX_LAT, MAX_ZOOM, TileId, TileTransform, cell_polygon, clip_and_simplify,
     project_ring,
 };
-pub use self::mvt::{GZIP_LEVEL, LayerWriter, TileWriter, Value, gzip};
+pub use self::mvt::{GZIP_LEVEL, LayerWriter, Tag, TileWriter, Value, gzip};
 pub use self::render::{
     DistrictBoxes, DrawnTile, MAX_FEATURES, MAX_TILE_BYTES, Sources, TileLayer, TileQuery,
     TileSettings, draw, layer_fields,

@@ -27,16 +27,15 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::Write as _;
 
 use geo::{Coord, Polygon};
 use hashbrown::HashTable;
 
 use super::geom::twice_signed_area;
 
-/// The gzip level of [`gzip`]: the fastest. On a 44 KB tile of 1,000 reports
-/// it took 165 µs for 24.5 KB, against 292 µs (level 2) and 852 µs for
-/// 20.2 KB (level 6) (`benches/tile_encode.rs`, zlib-rs backend).
+/// The gzip level of [`gzip`] (libdeflate's, 1–12): the fastest. On a 44 KB
+/// tile of 1,000 reports it took 135 µs for 20.7 KB, where zlib-rs's level 1
+/// took 151 µs for 24.5 KB (`benches/tile_encode.rs`).
 pub const GZIP_LEVEL: u32 = 1;
 
 /// The MVT version written in every layer.
@@ -204,6 +203,11 @@ impl TileWriter {
     }
 }
 
+/// A property already in a layer's key and value tables
+/// ([`LayerWriter::tag_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tag(u32, u32);
+
 /// Writes the features of one layer. Created by [`TileWriter::layer`];
 /// completed on [`LayerWriter::finish`] or drop.
 ///
@@ -278,6 +282,36 @@ impl<'t> LayerWriter<'t> {
         self.geometry
             .extend([command(MOVE_TO, 1), zigzag32(x), zigzag32(y)]);
         self.tag(props);
+        self.push_feature(id, POINT);
+    }
+
+    /// Drops the layer and everything written into it.
+    pub fn discard(mut self) {
+        // `Drop` cuts off a layer without features.
+        self.feature_count = 0;
+    }
+
+    /// The tag (key and value indexes) of one property, for
+    /// [`Self::point_tagged`]: a caller drawing many features with few
+    /// distinct values looks each up once instead of once per feature.
+    pub fn tag_of(&mut self, key: &str, value: Value<'_>) -> Tag {
+        let k = self.key_ids.get(key).copied().unwrap_or_else(|| {
+            let k = index_u32(self.keys.len());
+            self.keys.push(key.to_owned());
+            self.key_ids.insert(key.to_owned(), k);
+            k
+        });
+        Tag(k, self.value_index(value))
+    }
+
+    /// [`Self::point`] with properties given as tags from [`Self::tag_of`]
+    /// of this layer.
+    pub fn point_tagged(&mut self, id: Option<u64>, (x, y): (i32, i32), tags: &[Tag]) {
+        self.geometry.clear();
+        self.geometry
+            .extend([command(MOVE_TO, 1), zigzag32(x), zigzag32(y)]);
+        self.tags.clear();
+        self.tags.extend(tags.iter().flat_map(|t| [t.0, t.1]));
         self.push_feature(id, POINT);
     }
 
@@ -606,21 +640,40 @@ pub fn gzip(tile: &[u8]) -> Vec<u8> {
     gzip_level(tile, GZIP_LEVEL)
 }
 
-/// gzip at a given level (0–9).
+/// gzip at a given libdeflate level (clamped to 1–12).
 #[must_use]
 pub fn gzip_level(tile: &[u8], level: u32) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(tile.len() / 2 + 64),
-        flate2::Compression::new(level.min(9)),
-    );
-    // Writing into a Vec cannot fail.
-    encoder
-        .write_all(tile)
-        .expect("gzip into memory cannot fail");
-    encoder.finish().expect("gzip into memory cannot fail")
+    use libdeflater::{CompressionLvl, Compressor};
+    use std::cell::RefCell;
+    thread_local! {
+        /// One compressor per thread and level: allocating one costs more
+        /// than compressing a small tile.
+        static COMPRESSORS: RefCell<Vec<(u32, Compressor)>> = const { RefCell::new(Vec::new()) };
+    }
+    let level = level.clamp(1, 12);
+    COMPRESSORS.with_borrow_mut(|compressors| {
+        let at = match compressors.iter().position(|(l, _)| *l == level) {
+            Some(i) => i,
+            None => {
+                let lvl = i32::try_from(level)
+                    .ok()
+                    .and_then(|l| CompressionLvl::new(l).ok())
+                    .unwrap_or_default();
+                compressors.push((level, Compressor::new(lvl)));
+                compressors.len() - 1
+            }
+        };
+        let c = &mut compressors[at].1;
+        let mut out = vec![0; c.gzip_compress_bound(tile.len())];
+        let n = c
+            .gzip_compress(tile, &mut out)
+            .expect("the output is sized by gzip_compress_bound");
+        out.truncate(n);
+        out
+    })
 }
 
-type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+pub(crate) type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// [`FxHasher`] over bytes and their length.
 fn fx_hash(bytes: &[u8]) -> u64 {
@@ -668,7 +721,7 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The multiply-rotate hash of rustc (`FxHasher`): a few cycles per word.
 #[derive(Debug, Default, Clone, Copy)]
-struct FxHasher {
+pub(crate) struct FxHasher {
     hash: u64,
 }
 
@@ -733,6 +786,47 @@ impl Hasher for FxHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn points_written_with_interned_tags_are_the_bytes_of_points_written_with_values() {
+        type Feature = (u64, (i32, i32), [&'static str; 2], i64);
+        let features: Vec<Feature> = (0..50)
+            .map(|i| {
+                (
+                    i,
+                    (i as i32 * 7, 4096 - i as i32),
+                    [["a", "b", "c"][i as usize % 3], ["x", "y"][i as usize % 2]],
+                    i64::from(i as i32 % 4) - 1,
+                )
+            })
+            .collect();
+        let mut by_value = TileWriter::new();
+        let mut layer = by_value.layer("l", 4096);
+        for (id, at, [s1, s2], n) in &features {
+            layer.point(
+                Some(*id),
+                *at,
+                &[
+                    ("s1", Value::Str(s1)),
+                    ("s2", Value::Str(s2)),
+                    ("n", Value::Int(*n)),
+                ],
+            );
+        }
+        layer.finish();
+        let mut by_tag = TileWriter::new();
+        let mut layer = by_tag.layer("l", 4096);
+        for (id, at, [s1, s2], n) in &features {
+            let tags = [
+                layer.tag_of("s1", Value::Str(s1)),
+                layer.tag_of("s2", Value::Str(s2)),
+                layer.tag_of("n", Value::Int(*n)),
+            ];
+            layer.point_tagged(Some(*id), *at, &tags);
+        }
+        layer.finish();
+        assert_eq!(by_value.finish(), by_tag.finish());
+    }
 
     #[test]
     fn varints_have_the_protobuf_length_and_bytes() {

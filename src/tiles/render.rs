@@ -6,7 +6,7 @@
 //!   points) the layer `reports_h3` instead: H3 hexagons with exact counts,
 //!   at the resolution [`TileSettings::hex_resolution`] gives the zoom; a
 //!   point tile with more than [`TileSettings::max_points`] matching reports
-//!   is drawn as hexagons of [`FINEST_HEX_RESOLUTION`].
+//!   is drawn as hexagons of [`DENSE_TILE_HEX_RESOLUTION`].
 //! - `projects`: participatory-budget projects, points at every zoom.
 //! - `districts`: the polygons of one district layer, clipped to the
 //!   buffered tile and simplified to a tile unit.
@@ -16,14 +16,13 @@
 //! a hexagon appears in every tile its clipped polygon reaches, with the
 //! counts of the whole cell.
 
-use std::collections::HashMap;
+use std::ops::ControlFlow;
 
-use time::OffsetDateTime;
-
-use super::geom::{BUFFER, EXTENT, TileId, cell_polygon, clip_and_simplify};
-use super::mvt::{TileWriter, Value};
+use super::geom::{BUFFER, EXTENT, TileId, TileTransform, cell_polygon, clip_and_simplify};
+use super::mvt::{FxHashMap, LayerWriter, Tag, TileWriter, Value};
 use crate::districts::DistrictRegistry;
-use crate::model::{Envelope, Layer, Taxonomy};
+use crate::model::{Envelope, Kind, Layer, LonLat, Taxonomy};
+use crate::spatial::hexagons::AGGREGATED_RESOLUTIONS;
 use crate::spatial::{
     HexCounts, ProjectFilter, ProjectIndex, ReportFilter, ReportIndex, ReportPoint,
 };
@@ -36,8 +35,14 @@ pub const MAX_FEATURES: usize = 50_000;
 /// points are aggregated into hexagons.
 pub const MAX_TILE_BYTES: usize = 500 * 1024;
 
-/// The finest hexagons drawn (when a point tile is too full).
+/// The finest hexagons drawn at a hexagon zoom.
 pub const FINEST_HEX_RESOLUTION: u8 = 11;
+
+/// The hexagons a too-full point tile is drawn with: the finest resolution
+/// whose counts are kept, so that a dense tile costs a few dozen cells, not
+/// a walk over its points (edge ~66 m: 40–170 px on a 512 px tile at
+/// zooms 15–17 in Paris).
+pub const DENSE_TILE_HEX_RESOLUTION: u8 = *AGGREGATED_RESOLUTIONS.end();
 
 /// Where zooms switch from hexagons to points, and which hexagons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +60,7 @@ pub struct TileSettings {
     /// Coarsest hexagons drawn.
     pub min_hex_resolution: u8,
     /// A point tile holding more reports than this (after filters) is drawn
-    /// as hexagons of [`FINEST_HEX_RESOLUTION`] instead: past a few thousand
+    /// as hexagons of [`DENSE_TILE_HEX_RESOLUTION`] instead: past a few thousand
     /// dots a tile is unreadable, heavy to send and slow to draw.
     pub max_points: usize,
 }
@@ -136,7 +141,6 @@ pub fn layer_fields(
             (
                 "reports",
                 &[
-                    ("id", "Number"),
                     ("kind", "String"),
                     ("category", "String"),
                     ("status", "String"),
@@ -287,65 +291,163 @@ fn draw_reports(
         return draw_hexagons(src, settings.hex_resolution(tile.z), tile, filter, out);
     }
     if q.aggregate_reports {
-        return draw_hexagons(src, FINEST_HEX_RESOLUTION, tile, filter, out);
+        return draw_hexagons(src, DENSE_TILE_HEX_RESOLUTION, tile, filter, out);
     }
     let area = tile.buffered_bounds(BUFFER);
-    let mut points: Vec<ReportPoint> = Vec::new();
-    let mut too_many = false;
     let cap = settings.max_points.min(MAX_FEATURES);
-    src.reports.for_each_point_in(&area, |p| {
-        if !too_many && filter.matches_point(p) {
-            if points.len() == cap {
-                too_many = true;
-            } else {
-                points.push(*p);
+    let mut layer = out.layer("reports", EXTENT);
+    let mut drawer = PointDrawer::new(tile, src.taxonomy);
+    // Two ways to the same bytes (points in the tree's order, or hexagons
+    // past the cap): a tile that looks dense collects its points first, so
+    // that going over the cap wastes no encoding; any other tile draws each
+    // point as the walk finds it.
+    let mut count = 0;
+    let too_many = if looks_dense(src.reports, &area, cap) {
+        let mut points = Vec::new();
+        let over = src
+            .reports
+            .try_for_each_point_in(&area, |p| {
+                if filter.matches_point(p) {
+                    if points.len() == cap {
+                        return ControlFlow::Break(());
+                    }
+                    points.push(*p);
+                }
+                ControlFlow::Continue(())
+            })
+            .is_break();
+        if !over {
+            for p in &points {
+                drawer.draw(&mut layer, p);
             }
         }
-    });
+        over
+    } else {
+        src.reports
+            .try_for_each_point_in(&area, |p| {
+                if filter.matches_point(p) {
+                    if count == cap {
+                        return ControlFlow::Break(());
+                    }
+                    count += 1;
+                    drawer.draw(&mut layer, p);
+                }
+                ControlFlow::Continue(())
+            })
+            .is_break()
+    };
     if too_many {
-        return draw_hexagons(src, FINEST_HEX_RESOLUTION, tile, filter, out);
-    }
-    // The walk order is the tree's: the same index gives the same bytes.
-    let transform = tile.transform();
-    let mut days = DayNames::default();
-    let mut layer = out.layer("reports", EXTENT);
-    for p in &points {
-        let created = days.name(p.created_ms);
-        layer.point(
-            u64::try_from(p.id).ok(),
-            transform.project(p.lon(), p.lat()),
-            &[
-                // Also a property: map clients read properties, not the
-                // feature id, in popups and filters.
-                ("id", Value::Int(p.id)),
-                ("kind", Value::Str(p.kind.as_str())),
-                (
-                    "category",
-                    Value::Str(&src.taxonomy.category(p.category).code),
-                ),
-                ("status", Value::Str(p.status.as_str())),
-                ("created", Value::Str(created)),
-            ],
-        );
+        layer.discard();
+        return draw_hexagons(src, DENSE_TILE_HEX_RESOLUTION, tile, filter, out);
     }
     layer.len()
 }
 
-/// `YYYY-MM-DD` of unix milliseconds, formatted once per day per tile.
-#[derive(Default)]
-struct DayNames {
-    names: HashMap<i64, String>,
+/// Whether a tile probably holds more than half `cap` reports, judged from
+/// the [`DENSE_TILE_HEX_RESOLUTION`] cell at its centre (a hint for the
+/// drawing strategy, never for what is drawn).
+fn looks_dense(reports: &ReportIndex, area: &Envelope, cap: usize) -> bool {
+    let res = DENSE_TILE_HEX_RESOLUTION;
+    let (lon, lat) = (
+        (area.min_lon + area.max_lon) / 2.0,
+        (area.min_lat + area.max_lat) / 2.0,
+    );
+    let Ok(centre) = LonLat::new(lon, lat) else {
+        return false;
+    };
+    let Ok(resolution) = h3o::Resolution::try_from(res) else {
+        return false;
+    };
+    let in_cell = reports
+        .hexagons()
+        .total_of(res, crate::spatial::h3_cell_at(centre, res));
+    let width_m = centre.distance_m(LonLat::new(area.max_lon, lat).unwrap_or(centre)) * 2.0;
+    let height_m = centre.distance_m(LonLat::new(lon, area.max_lat).unwrap_or(centre)) * 2.0;
+    let cells = width_m * height_m / resolution.area_m2();
+    f64::from(in_cell) * cells > cap as f64 / 2.0
 }
 
-impl DayNames {
-    fn name(&mut self, ms: i64) -> &str {
-        let day = ms.div_euclid(86_400_000);
-        self.names.entry(day).or_insert_with(|| {
-            OffsetDateTime::from_unix_timestamp(day * 86_400)
-                .map(|t| t.date().to_string())
-                .unwrap_or_default()
-        })
+/// Writes report points, looking each distinct value up once per tile (few
+/// kinds, categories and statuses; a few hundred days).
+struct PointDrawer<'a> {
+    transform: TileTransform,
+    taxonomy: &'a Taxonomy,
+    kinds: [Option<Tag>; 2],
+    /// By `Status as usize` and by category id.
+    statuses: Vec<Option<Tag>>,
+    categories: Vec<Option<Tag>>,
+    days: FxHashMap<i64, Tag>,
+}
+
+/// The tag at `i` of a small table, made by `make` the first time.
+fn tag_at(table: &mut Vec<Option<Tag>>, i: usize, make: impl FnOnce() -> Tag) -> Tag {
+    if table.len() <= i {
+        table.resize(i + 1, None);
     }
+    *table[i].get_or_insert_with(make)
+}
+
+impl<'a> PointDrawer<'a> {
+    fn new(tile: TileId, taxonomy: &'a Taxonomy) -> Self {
+        Self {
+            transform: tile.transform(),
+            taxonomy,
+            kinds: [None; 2],
+            statuses: Vec::new(),
+            categories: Vec::new(),
+            days: FxHashMap::default(),
+        }
+    }
+
+    fn draw(&mut self, layer: &mut LayerWriter<'_>, p: &ReportPoint) {
+        let kind = *self.kinds[usize::from(p.kind == Kind::Contribution)]
+            .get_or_insert_with(|| layer.tag_of("kind", Value::Str(p.kind.as_str())));
+        let taxonomy = self.taxonomy;
+        let category = tag_at(&mut self.categories, usize::from(p.category.0), || {
+            layer.tag_of("category", Value::Str(&taxonomy.category(p.category).code))
+        });
+        let status = tag_at(&mut self.statuses, p.status as usize, || {
+            layer.tag_of("status", Value::Str(p.status.as_str()))
+        });
+        let day = p.created_ms.div_euclid(86_400_000);
+        let created = *self.days.entry(day).or_insert_with(|| {
+            let name = day_name(day);
+            layer.tag_of(
+                "created",
+                Value::Str(std::str::from_utf8(&name).unwrap_or_default()),
+            )
+        });
+        layer.point_tagged(
+            u64::try_from(p.id).ok(),
+            self.transform.project(p.lon(), p.lat()),
+            &[kind, category, status, created],
+        );
+    }
+}
+
+/// `YYYY-MM-DD` of a day counted from 1970-01-01 (years 0–9999; others
+/// clamp), without going through a formatter.
+fn day_name(day: i64) -> [u8; 10] {
+    let date = i32::try_from(day + 2_440_588)
+        .ok()
+        .and_then(|jd| time::Date::from_julian_day(jd).ok())
+        .unwrap_or(time::Date::MIN);
+    let (y, m, d) = date.to_calendar_date();
+    let y = u32::try_from(y.clamp(0, 9999)).unwrap_or(0);
+    let (m, d) = (u32::from(u8::from(m)), u32::from(d));
+    let digit = |v: u32| b'0' + u8::try_from(v % 10).unwrap_or(0);
+    [
+        digit(y / 1000),
+        digit(y / 100),
+        digit(y / 10),
+        digit(y),
+        b'-',
+        digit(m / 10),
+        digit(m),
+        b'-',
+        digit(d / 10),
+        digit(d),
+    ]
 }
 
 fn draw_hexagons(
@@ -468,6 +570,21 @@ mod tests {
     use crate::spatial::{ReportSummary, h3_cell};
 
     #[test]
+    fn day_names_are_the_calendar_dates_of_their_days() {
+        for day in [-719_528_i64, -1, 0, 59, 10_957, 19_782, 20_454, 2_932_896] {
+            let expected = time::OffsetDateTime::from_unix_timestamp(day * 86_400)
+                .unwrap()
+                .date()
+                .to_string();
+            assert_eq!(
+                std::str::from_utf8(&day_name(day)).unwrap(),
+                expected,
+                "day {day}"
+            );
+        }
+    }
+
+    #[test]
     fn a_point_tile_over_the_point_limit_is_drawn_as_the_finest_hexagons() {
         let tile = TileId::containing(LonLat::new(2.35, 48.853).unwrap(), 16);
         let b = tile.bounds();
@@ -493,7 +610,9 @@ mod tests {
             .collect();
         let cells: std::collections::HashSet<u64> = reports
             .iter()
-            .map(|r| crate::spatial::hexagons::parent_cell(r.h3, FINEST_HEX_RESOLUTION).unwrap())
+            .map(|r| {
+                crate::spatial::hexagons::parent_cell(r.h3, DENSE_TILE_HEX_RESOLUTION).unwrap()
+            })
             .collect();
         let index = ReportIndex::bulk_load(reports);
         let projects = ProjectIndex::new(Vec::new());
@@ -522,7 +641,7 @@ mod tests {
         assert_eq!(
             drawn.features,
             cells.len(),
-            "one feature per resolution-11 cell"
+            "one feature per resolution-10 cell"
         );
         assert!(cells.len() < 40);
     }

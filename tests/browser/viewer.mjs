@@ -185,8 +185,9 @@ async function run(context) {
       const map = window.civicmap.map;
       const p = map.project([lon, lat]);
       const near = map.queryRenderedFeatures([[p.x - 12, p.y - 12], [p.x + 12, p.y + 12]], { layers: ['reports-points', 'projects'] });
-      return { x: p.x, y: p.y, ids: near.map((f) => f.layer.id === 'projects' ? `project ${f.properties.id}` : f.properties.id),
-        all: map.queryRenderedFeatures({ layers: ['reports-points'] }).map((f) => f.properties) };
+      // A report's id is its tile feature's id (`feature.id`), not a property.
+      return { x: p.x, y: p.y, ids: near.map((f) => f.layer.id === 'projects' ? `project ${f.properties.id}` : f.id),
+        all: map.queryRenderedFeatures({ layers: ['reports-points'] }).map((f) => ({ id: f.id, ...f.properties })) };
     }, r);
     if (first) {
       first = false;
@@ -195,6 +196,8 @@ async function run(context) {
       check(p !== undefined && p.kind === r.kind && p.category === r.category && p.status === r.status
         && typeof p.created === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(p.created),
       'a report point carries id, kind, category, status and created', JSON.stringify(p));
+      check(here.all.every((f) => !Object.prototype.hasOwnProperty.call(f, 'id') || Number.isInteger(f.id)),
+        'report points carry their id as the feature id');
       check(here.all.every((f) => !('contact' in f) && !('email' in f) && !('phone' in f) && !('description' in f)),
         'report points carry no contact data nor free text');
     }
