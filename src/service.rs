@@ -137,9 +137,7 @@ fn encode(mvt: &[u8], gzip: bool) -> Vec<u8> {
 /// A strong validator of a tile's content: CRC-32 and length of the MVT
 /// bytes (what gzip's own trailer records).
 fn etag_of(mvt: &[u8]) -> u64 {
-    let mut crc = flate2::Crc::new();
-    crc.update(mvt);
-    (u64::from(crc.sum()) << 32) | (mvt.len() as u64 & 0xffff_ffff)
+    (u64::from(libdeflater::crc32(mvt)) << 32) | (mvt.len() as u64 & 0xffff_ffff)
 }
 
 impl std::fmt::Debug for App {

@@ -101,8 +101,28 @@ struct Level {
     all: HashMap<u64, Tally>,
     by_category: HashMap<(u64, u16), Tally>,
     by_status: HashMap<(u64, u8), Tally>,
-    /// Centre (lon, lat) of every cell that ever held a report.
-    centers: HashMap<u64, [f64; 2]>,
+    /// Centre and boundary of every cell that ever held a report, computed
+    /// once (tiles draw the same hexagons again and again).
+    shapes: HashMap<u64, CellShape>,
+}
+
+/// Where a cell is, in lon/lat.
+#[derive(Debug)]
+struct CellShape {
+    center: [f64; 2],
+    /// Corners, open ring (H3's order).
+    boundary: Box<[[f64; 2]]>,
+}
+
+impl CellShape {
+    fn of(cell: u64) -> Option<Self> {
+        let c = CellIndex::try_from(cell).ok()?;
+        let ll = LatLng::from(c);
+        Some(Self {
+            center: [ll.lng(), ll.lat()],
+            boundary: c.boundary().iter().map(|v| [v.lng(), v.lat()]).collect(),
+        })
+    }
 }
 
 /// The maintained counts.
@@ -241,10 +261,10 @@ impl HexAggregates {
                 level.by_status.remove(&(cell, status));
             }
             if add
-                && !level.centers.contains_key(&cell)
-                && let Some(c) = cell_center(cell)
+                && !level.shapes.contains_key(&cell)
+                && let Some(shape) = CellShape::of(cell)
             {
-                level.centers.insert(cell, c);
+                level.shapes.insert(cell, shape);
             }
         }
     }
@@ -283,9 +303,9 @@ impl HexAggregates {
         }
         let inside = |cell: u64| {
             level
-                .centers
+                .shapes
                 .get(&cell)
-                .is_some_and(|c| area.contains_xy(c[0], c[1]))
+                .is_some_and(|s| area.contains_xy(s.center[0], s.center[1]))
         };
         let mut emit = |cell: u64, t: &Tally| {
             let counts = t.counts(kind);
@@ -330,6 +350,12 @@ impl HexAggregates {
         self.level(res)
             .and_then(|l| l.all.get(&cell))
             .map_or(0, |t| t.counts(None).total)
+    }
+
+    /// The corners (lon, lat; open ring) of a cell kept at `res`.
+    #[must_use]
+    pub fn boundary(&self, res: u8, cell: u64) -> Option<&[[f64; 2]]> {
+        Some(&self.level(res)?.shapes.get(&cell)?.boundary)
     }
 
     /// Number of cells kept at `res` (for sizing checks).

@@ -18,7 +18,11 @@
 
 use std::ops::ControlFlow;
 
-use super::geom::{BUFFER, EXTENT, TileId, TileTransform, cell_polygon, clip_and_simplify};
+use geo::Coord;
+
+use super::geom::{
+    BUFFER, EXTENT, TileId, TileTransform, cell_polygon, clip_and_simplify, project_ring,
+};
 use super::mvt::{FxHashMap, LayerWriter, Tag, TileWriter, Value};
 use crate::districts::DistrictRegistry;
 use crate::model::{Envelope, Kind, Layer, LonLat, Taxonomy};
@@ -466,10 +470,19 @@ fn draw_hexagons(
     let transform = tile.transform();
     let mut layer = out.layer("reports_h3", EXTENT);
     for (cell, n) in cells {
-        let Ok(index) = h3o::CellIndex::try_from(cell) else {
-            continue;
+        // Kept cells have their corners at hand; others (finer than the
+        // kept resolutions) are computed.
+        let polygon = match src.reports.hexagons().boundary(res, cell) {
+            Some(corners) => project_ring(
+                corners.iter().map(|&[x, y]| Coord { x, y }),
+                &transform,
+                BUFFER,
+            ),
+            None => h3o::CellIndex::try_from(cell)
+                .ok()
+                .and_then(|index| cell_polygon(index, &transform, BUFFER)),
         };
-        let Some(polygon) = cell_polygon(index, &transform, BUFFER) else {
+        let Some(polygon) = polygon else {
             continue;
         };
         let hex = crate::spatial::h3_hex(cell);
