@@ -54,10 +54,15 @@
 #         every point shipped, as PostGIS does);
 #      c. the same with civicmap's defaults (tiles over 5,000 points drawn as
 #         hexagons): what civicmap really serves, not equal work.
-#   Each figure is printed with the load average at its start and end and
-#   the CPU that other processes used meanwhile (in cores: total busy time
-#   less the time of this script's children, the PostgreSQL cluster and the
-#   civicmap server). Server and load client share the machine's cores.
+#   Each figure is printed with the load average at its start and end, the
+#   CPU this side used (client and server: pgbench, the PostgreSQL backends;
+#   tile_replay, civicmap) and what other processes used meanwhile, in
+#   cores, from /proc. Server and load client share the machine's cores, and
+#   so do other users': when the machine is busy, the scheduler shares CPU
+#   by runnable thread, so 32 PostgreSQL backends take more of it from
+#   others than civicmap's few threads do. Hence also tiles per CPU-second
+#   (tiles/s divided by the cores this side used), the figure that the
+#   others' load disturbs least.
 #
 # Not compared: the hexagon layer (civicmap's reports_h3, below z14). A PostGIS
 # equivalent needs the h3-pg extension, which Debian does not package
@@ -325,7 +330,14 @@ end_measure() {
     local b1 o1 ms hz
     b1=$(busy_jiffies); o1=$(ours_jiffies); ms=$(ms_since "$MEAS_T0"); hz=$(getconf CLK_TCK)
     awk -v l0="$MEAS_LOAD0" -v l1="$(loadavg)" -v b="$(( b1 - MEAS_B0 ))" -v o="$(( o1 - MEAS_O0 ))" -v ms="$ms" -v hz="$hz" \
-        'BEGIN {other = (b - o) / hz / (ms / 1000); if (other < 0) other = 0; printf "load %s->%s others %.2f cores", l0, l1, other}'
+        'BEGIN {other = (b - o) / hz / (ms / 1000); if (other < 0) other = 0; printf "%.2f %.2f %s %s", o / hz / (ms / 1000), other, l0, l1}'
+}
+# One result line: tiles/s p50 p99 tiles-per-CPU-second, then the context.
+result() {
+    local tps=$1 p50=$2 p99=$3 ctx=$4 extra=${5:-}
+    read -r ours others l0 l1 <<<"$ctx"
+    awk -v t="$tps" -v a="$p50" -v b="$p99" -v ours="$ours" -v others="$others" -v l0="$l0" -v l1="$l1" -v x="$extra" \
+        'BEGIN {printf "%.1f %.2f %.2f %.0f load %s->%s, ours %.2f cores, others %.2f cores%s\n", t, a, b, t / (ours > 0 ? ours : 1), l0, l1, ours, others, x}'
 }
 
 # pg_run TAG: one pgbench measurement; prints "tiles_per_s p50_ms p99_ms context".
@@ -344,8 +356,10 @@ pg_run() {
     tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$LOG/pgbench-$tag.txt")
     [[ -n $tps ]] || { say "pgbench failed, see $LOG/pgbench-$tag.txt"; cat "$LOG/pgbench-$tag.txt" >&2; exit 1; }
     # Log lines: client transaction latency_us script epoch epoch_us.
-    cat "$dir"/tx.* | awk '{print $3}' | sort -n | awk -v tps="$tps" -v ctx="$ctx" \
-        '{a[NR] = $1} END {printf "%.1f %.2f %.2f %s\n", tps, a[int(NR * 0.5) + 1] / 1000, a[int(NR * 0.99) + 1] / 1000, ctx}'
+    local pct
+    pct=$(cat "$dir"/tx.* | awk '{print $3}' | sort -n | awk '{a[NR] = $1} END {printf "%.2f %.2f", a[int(NR * 0.5) + 1] / 1000, a[int(NR * 0.99) + 1] / 1000}')
+    read -r p50 p99 <<<"$pct"
+    result "$tps" "$p50" "$p99" "$ctx"
 }
 
 # cm_run TAG: one civicmap measurement (the server is running).
@@ -357,8 +371,11 @@ cm_run() {
     ctx=$(end_measure)
     echo "$out" >"$LOG/civicmap-$tag.txt"
     if [[ $(grep -o 'errors=[0-9]*' <<<"$out") != errors=0 ]]; then say "civicmap answered errors: $out"; fi
-    awk -v ctx="$ctx" '{for (i = 1; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}}
-        END {printf "%s %s %s %s (%s KB gzip)\n", v["tiles_per_s"], v["p50_ms"], v["p99_ms"], ctx, v["kb_mean"]}' <<<"$out"
+    local v
+    v=$(awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}}
+        END {print v["tiles_per_s"], v["p50_ms"], v["p99_ms"], v["kb_mean"]}' <<<"$out")
+    read -r tps p50 p99 kb <<<"$v"
+    result "$tps" "$p50" "$p99" "$ctx" ", $kb KB gzip per tile"
 }
 
 # --- measurements -------------------------------------------------------------
@@ -386,18 +403,23 @@ median() {
 row() {
     local name=$1
     shift
-    printf '%-52s %9s %8s %8s   %s\n' "$name" "$(median 1 "$@")" "$(median 2 "$@")" "$(median 3 "$@")" "$(printf '%s\n' "$@" | cut -d' ' -f4- | paste -sd';' | sed 's/;/; /g')"
+    printf '%-50s %8s %7s %7s %9s\n' "$name" "$(median 1 "$@")" "$(median 2 "$@")" "$(median 3 "$@")" "$(median 4 "$@")"
+    printf '    run: %s\n' "$@"
 }
 pg_tps=$(median 1 "${RES_PG[@]}")
 eq_tps=$(median 1 "${RES_EQ[@]}")
 def_tps=$(median 1 "${RES_DEF[@]}")
+pg_eff=$(median 4 "${RES_PG[@]}")
+eq_eff=$(median 4 "${RES_EQ[@]}")
+def_eff=$(median 4 "${RES_DEF[@]}")
 
 echo
 echo "civicmap vs PostGIS $POSTGIS_VERSION (PostgreSQL $PG_VERSION_FULL), $N reports (seed $SEED), $NTILES tiles ($MIX_ZOOMS; $MIX_POINTS points per tile on average), $CLIENTS clients, ${DURATION} s, median of $RUNS run(s), $(nproc) cores shared by server and client"
 echo "check ($LOG/check.txt): $CHECK"
-printf '%-52s %9s %8s %8s   %s\n' "side" "tiles/s" "p50 ms" "p99 ms" "per run: load avg start->end, CPU of other processes"
+printf '%-50s %8s %7s %7s %9s\n' "side (median of the runs)" "tiles/s" "p50 ms" "p99 ms" "tiles/CPU-s"
 row "PostGIS ST_AsMVT, pgbench (no HTTP, no gzip)" "${RES_PG[@]}"
 row "civicmap HTTP+gzip, --tile-max-points $MAX_POINTS" "${RES_EQ[@]}"
 row "civicmap HTTP+gzip, defaults (hexagons > 5000)" "${RES_DEF[@]}"
-awk -v p="$pg_tps" -v e="$eq_tps" -v d="$def_tps" 'BEGIN {
-    printf "ratio civicmap/PostGIS, tiles/s: %.2f (equal work: every point), %.2f (civicmap defaults)\n", e / p, d / p }'
+awk -v p="$pg_tps" -v e="$eq_tps" -v d="$def_tps" -v pe="$pg_eff" -v ee="$eq_eff" -v de="$def_eff" 'BEGIN {
+    printf "ratio civicmap/PostGIS, tiles/s: %.2f (equal work: every point), %.2f (civicmap defaults)\n", e / p, d / p
+    printf "ratio civicmap/PostGIS, tiles per CPU-second: %.2f (equal work), %.2f (civicmap defaults)\n", ee / pe, de / pe }'
