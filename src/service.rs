@@ -332,7 +332,15 @@ impl App {
         let mut drawn = draw(src, settings, tile, q);
         let mut body = encode(&drawn.mvt, gzip);
         let with_reports = q.layers.contains(&TileLayer::Reports);
-        if body.len() > MAX_TILE_BYTES && with_reports && settings.points_at(tile.z) {
+        // The cap is on the compressed size, whatever this client accepts,
+        // so that every client gets the same features for a URL.
+        let over_cap = drawn.mvt.len() > MAX_TILE_BYTES
+            && if gzip {
+                body.len() > MAX_TILE_BYTES
+            } else {
+                encode(&drawn.mvt, true).len() > MAX_TILE_BYTES
+            };
+        if over_cap && with_reports && settings.points_at(tile.z) {
             let aggregated = TileQuery {
                 aggregate_reports: true,
                 ..q.clone()
