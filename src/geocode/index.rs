@@ -7,7 +7,7 @@ use rstar::RTree;
 use rstar::primitives::GeomWithData;
 
 use super::GeocodeError;
-use super::text::{FoldedName, is_street_type, single_deletions};
+use super::text::{FoldedName, folded_text, is_street_type, single_deletions};
 use crate::model::LonLat;
 
 const ADDRESSES: &str = "BAN addresses CSV";
@@ -114,6 +114,11 @@ pub(crate) struct Index {
     pub(crate) keys: HashMap<Box<str>, Vec<(u32, KeyKind)>>,
     pub(crate) vocabulary: Vocabulary,
     pub(crate) tree: RTree<TreePoint>,
+    /// Every address, by number (for the same number on a nearby street).
+    pub(crate) by_numero: Vec<u32>,
+    /// Every spelling of every name as [`folded_text`], sorted, with its
+    /// name (for a name cut short).
+    pub(crate) texts: Vec<(Box<str>, u32)>,
 }
 
 struct Columns {
@@ -294,7 +299,11 @@ pub(crate) fn build(
             s.point = representative_point(s, &addresses);
         }
     }
-    let (names, keys, vocabulary) = build_names(&streets, &afnor);
+    let (names, keys, vocabulary, texts) = build_names(&streets, &afnor);
+    let mut by_numero: Vec<u32> = (0..addresses.len())
+        .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+        .collect();
+    by_numero.sort_by_key(|&i| addresses[i as usize].numero);
     let tree = RTree::bulk_load(
         addresses
             .iter()
@@ -314,6 +323,8 @@ pub(crate) fn build(
         keys,
         vocabulary,
         tree,
+        by_numero,
+        texts,
     })
 }
 
@@ -537,6 +548,7 @@ type NameIndex = (
     Vec<Name>,
     HashMap<Box<str>, Vec<(u32, KeyKind)>>,
     Vocabulary,
+    Vec<(Box<str>, u32)>,
 );
 
 fn build_names(streets: &[Street], afnor: &[Box<str>]) -> NameIndex {
@@ -544,6 +556,7 @@ fn build_names(streets: &[Street], afnor: &[Box<str>]) -> NameIndex {
     let mut by_key: HashMap<String, u32> = HashMap::new();
     let mut keys: HashMap<Box<str>, Vec<(u32, KeyKind)>> = HashMap::new();
     let mut vocabulary = Vocabulary::default();
+    let mut texts: Vec<(Box<str>, u32)> = Vec::new();
     let add_key = |keys: &mut HashMap<Box<str>, Vec<(u32, KeyKind)>>,
                    key: String,
                    name: u32,
@@ -588,6 +601,7 @@ fn build_names(streets: &[Street], afnor: &[Box<str>]) -> NameIndex {
             }
         };
         names[name_id as usize].streets.push(sid);
+        texts.push((folded_text(&s.name).into_boxed_str(), name_id));
         // "Cour de Rome 8ème": the arrondissement is not part of the name.
         if let Some(base) = without_arrondissement_suffix(&s.name) {
             add_key(
@@ -669,5 +683,7 @@ fn build_names(streets: &[Street], afnor: &[Box<str>]) -> NameIndex {
         .collect();
     sorted.sort_by(|&a, &b| vocabulary.words[a as usize].cmp(&vocabulary.words[b as usize]));
     vocabulary.sorted = sorted;
-    (names, keys, vocabulary)
+    texts.sort_unstable();
+    texts.dedup();
+    (names, keys, vocabulary, texts)
 }
