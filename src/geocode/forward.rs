@@ -1033,12 +1033,13 @@ impl Index {
         let cos = s.point.lat().to_radians().cos();
         let max = NEXT_DOOR_M / METRES_PER_DEGREE;
         let max_d2 = max * max;
-        let lo = self
-            .by_numero
-            .partition_point(|&a| addr(a).numero < h.numero);
-        let hi = self
-            .by_numero
-            .partition_point(|&a| addr(a).numero <= h.numero);
+        // The addresses bearing the number, within the street's longitudes
+        // (widened by the distance asked).
+        let margin = max / cos.max(0.1);
+        let (from, to) = ((h.numero, west - margin), (h.numero, east + margin));
+        let key = |&a: &u32| (addr(a).numero, addr(a).location.lon());
+        let lo = self.by_numero.partition_point(|a| key(a) < from);
+        let hi = lo + self.by_numero[lo..].partition_point(|a| key(a) <= to);
         let wanted = h.rep.as_ref().map_or("", Rep::as_str);
         let mut best: Option<((u8, f64), u32)> = None;
         for &c in &self.by_numero[lo..hi] {

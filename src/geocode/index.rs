@@ -114,7 +114,8 @@ pub(crate) struct Index {
     pub(crate) keys: HashMap<Box<str>, Vec<(u32, KeyKind)>>,
     pub(crate) vocabulary: Vocabulary,
     pub(crate) tree: RTree<TreePoint>,
-    /// Every address, by number (for the same number on a nearby street).
+    /// Every address, by number then longitude (for the same number on a
+    /// nearby street).
     pub(crate) by_numero: Vec<u32>,
     /// Every spelling of every name as [`folded_text`], sorted, with its
     /// name (for a name cut short).
@@ -303,7 +304,12 @@ pub(crate) fn build(
     let mut by_numero: Vec<u32> = (0..addresses.len())
         .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
         .collect();
-    by_numero.sort_by_key(|&i| addresses[i as usize].numero);
+    by_numero.sort_by(|&x, &y| {
+        let (x, y) = (&addresses[x as usize], &addresses[y as usize]);
+        x.numero
+            .cmp(&y.numero)
+            .then(x.location.lon().total_cmp(&y.location.lon()))
+    });
     let tree = RTree::bulk_load(
         addresses
             .iter()
