@@ -1036,13 +1036,17 @@ impl Index {
         // The addresses bearing the number, within the street's longitudes
         // (widened by the distance asked).
         let margin = max / cos.max(0.1);
-        let (from, to) = ((h.numero, west - margin), (h.numero, east + margin));
-        let key = |&a: &u32| (addr(a).numero, addr(a).location.lon());
-        let lo = self.by_numero.partition_point(|a| key(a) < from);
-        let hi = lo + self.by_numero[lo..].partition_point(|a| key(a) <= to);
+        let n = h.numero as usize;
+        let (Some(&first), Some(&end)) = (self.numero_start.get(n), self.numero_start.get(n + 1))
+        else {
+            return None;
+        };
+        let same = &self.by_numero[first as usize..end as usize];
+        let lo = same.partition_point(|&(_, lon)| lon < west - margin);
+        let hi = lo + same[lo..].partition_point(|&(_, lon)| lon <= east + margin);
         let wanted = h.rep.as_ref().map_or("", Rep::as_str);
         let mut best: Option<((u8, f64), u32)> = None;
-        for &c in &self.by_numero[lo..hi] {
+        for &(c, _) in &same[lo..hi] {
             let a = addr(c);
             if a.street == street {
                 continue;

@@ -114,9 +114,11 @@ pub(crate) struct Index {
     pub(crate) keys: HashMap<Box<str>, Vec<(u32, KeyKind)>>,
     pub(crate) vocabulary: Vocabulary,
     pub(crate) tree: RTree<TreePoint>,
-    /// Every address, by number then longitude (for the same number on a
-    /// nearby street).
-    pub(crate) by_numero: Vec<u32>,
+    /// Every address (its index and longitude), by number then longitude,
+    /// for the same number on a nearby street.
+    pub(crate) by_numero: Vec<(u32, f64)>,
+    /// Where each number starts in `by_numero` (`numero_start[n]..numero_start[n + 1]`).
+    pub(crate) numero_start: Vec<u32>,
     /// Every spelling of every name as [`folded_text`], sorted, with its
     /// name (for a name cut short).
     pub(crate) texts: Vec<(Box<str>, u32)>,
@@ -300,16 +302,7 @@ pub(crate) fn build(
             s.point = representative_point(s, &addresses);
         }
     }
-    let (names, keys, vocabulary, texts) = build_names(&streets, &afnor);
-    let mut by_numero: Vec<u32> = (0..addresses.len())
-        .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
-        .collect();
-    by_numero.sort_by(|&x, &y| {
-        let (x, y) = (&addresses[x as usize], &addresses[y as usize]);
-        x.numero
-            .cmp(&y.numero)
-            .then(x.location.lon().total_cmp(&y.location.lon()))
-    });
+    let (names, keys, vocabulary) = build_names(&streets, &afnor);
     let tree = RTree::bulk_load(
         addresses
             .iter()
@@ -322,6 +315,8 @@ pub(crate) fn build(
             })
             .collect(),
     );
+    let (by_numero, numero_start) = by_numero(&addresses);
+    let texts = name_texts(&names, &streets);
     Ok(Index {
         addresses,
         streets,
@@ -330,8 +325,48 @@ pub(crate) fn build(
         vocabulary,
         tree,
         by_numero,
+        numero_start,
         texts,
     })
+}
+
+/// Every address (index, longitude) sorted by number then longitude, and
+/// where each number starts.
+fn by_numero(addresses: &[Address]) -> (Vec<(u32, f64)>, Vec<u32>) {
+    let mut by_numero: Vec<(u32, f64)> = addresses
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (u32::try_from(i).unwrap_or(u32::MAX), a.location.lon()))
+        .collect();
+    by_numero.sort_by(|&(x, x_lon), &(y, y_lon)| {
+        addresses[x as usize]
+            .numero
+            .cmp(&addresses[y as usize].numero)
+            .then(x_lon.total_cmp(&y_lon))
+    });
+    let max_numero = addresses.iter().map(|a| a.numero).max().unwrap_or(0) as usize;
+    let mut numero_start = vec![0u32; max_numero + 2];
+    for a in addresses {
+        numero_start[a.numero as usize + 1] += 1;
+    }
+    for n in 1..numero_start.len() {
+        numero_start[n] += numero_start[n - 1];
+    }
+    (by_numero, numero_start)
+}
+
+/// Every street's name as [`folded_text`], with its name, sorted.
+fn name_texts(names: &[Name], streets: &[Street]) -> Vec<(Box<str>, u32)> {
+    let mut texts: Vec<(Box<str>, u32)> = Vec::with_capacity(streets.len());
+    for (id, n) in names.iter().enumerate() {
+        let id = u32::try_from(id).unwrap_or(u32::MAX);
+        for &s in &n.streets {
+            texts.push((folded_text(&streets[s as usize].name).into_boxed_str(), id));
+        }
+    }
+    texts.sort_unstable();
+    texts.dedup();
+    texts
 }
 
 fn read_addresses(b: &mut Builder, reader: impl Read) -> Result<(), GeocodeError> {
@@ -554,7 +589,6 @@ type NameIndex = (
     Vec<Name>,
     HashMap<Box<str>, Vec<(u32, KeyKind)>>,
     Vocabulary,
-    Vec<(Box<str>, u32)>,
 );
 
 fn build_names(streets: &[Street], afnor: &[Box<str>]) -> NameIndex {
@@ -562,7 +596,6 @@ fn build_names(streets: &[Street], afnor: &[Box<str>]) -> NameIndex {
     let mut by_key: HashMap<String, u32> = HashMap::new();
     let mut keys: HashMap<Box<str>, Vec<(u32, KeyKind)>> = HashMap::new();
     let mut vocabulary = Vocabulary::default();
-    let mut texts: Vec<(Box<str>, u32)> = Vec::new();
     let add_key = |keys: &mut HashMap<Box<str>, Vec<(u32, KeyKind)>>,
                    key: String,
                    name: u32,
@@ -607,7 +640,6 @@ fn build_names(streets: &[Street], afnor: &[Box<str>]) -> NameIndex {
             }
         };
         names[name_id as usize].streets.push(sid);
-        texts.push((folded_text(&s.name).into_boxed_str(), name_id));
         // "Cour de Rome 8ème": the arrondissement is not part of the name.
         if let Some(base) = without_arrondissement_suffix(&s.name) {
             add_key(
@@ -689,7 +721,5 @@ fn build_names(streets: &[Street], afnor: &[Box<str>]) -> NameIndex {
         .collect();
     sorted.sort_by(|&a, &b| vocabulary.words[a as usize].cmp(&vocabulary.words[b as usize]));
     vocabulary.sorted = sorted;
-    texts.sort_unstable();
-    texts.dedup();
-    (names, keys, vocabulary, texts)
+    (names, keys, vocabulary)
 }
