@@ -485,12 +485,12 @@ impl Index {
     fn score(&self, q: &Query, candidates: &[Candidate], param_area: Option<u32>) -> Vec<Scored> {
         let mut scored: Vec<Scored> = Vec::with_capacity(candidates.len());
         for c in candidates {
-            let placement = self.place(c.street, c.number.as_ref());
-            let name_quality = (c.name_score * (0.4 + 0.6 * c.coverage)).clamp(0.0, 1.0);
-            let score = (name_quality * placement.factor).clamp(0.0, 1.0);
             let bit = 1u32 << self.streets[c.street as usize].arrondissement;
             let in_area =
                 param_area.is_none_or(|m| m & bit != 0) && q.area.is_none_or(|m| m & bit != 0);
+            let placement = self.place(c.street, c.number.as_ref(), in_area);
+            let name_quality = (c.name_score * (0.4 + 0.6 * c.coverage)).clamp(0.0, 1.0);
+            let score = (name_quality * placement.factor).clamp(0.0, 1.0);
             scored.push(Scored {
                 in_area,
                 score,
@@ -1079,9 +1079,10 @@ impl Index {
     /// the point interpolated between its neighbours on its side, else the
     /// nearest number (same side of the street first), else the street's
     /// point. A number far beyond the street's last one is first looked for
-    /// on the street it opens onto. An open space lacking the number is
-    /// placed at its centre.
-    fn place(&self, street: u32, number: Option<&HouseNumber>) -> Placement {
+    /// on the street it opens onto (if `next_door`: for a street of the
+    /// arrondissements asked). An open space lacking the number is placed at
+    /// its centre.
+    fn place(&self, street: u32, number: Option<&HouseNumber>, next_door: bool) -> Placement {
         let s = &self.streets[street as usize];
         let at_street = |factor: f64| Placement {
             address: None,
@@ -1133,7 +1134,8 @@ impl Index {
         // has it at its corner. Not for an open space, whose numbers run
         // around it: whoever names one stands in it.
         let last = nums.last().map_or(0, |&a| addr(a).numero);
-        if s.centre.is_none()
+        if next_door
+            && s.centre.is_none()
             && h.numero > last + last / 3 + 2
             && let Some(next_door) = self.same_number_next_door(street, h)
         {
