@@ -53,6 +53,17 @@ const FUZZY_KNOWN_WORD_WEIGHT: f64 = 0.7;
 /// At most this many words are tried for an abbreviation.
 const MAX_PREFIX_EXPANSIONS: usize = 60;
 
+/// Weight of a name the query cuts short (`Rue du N` for `Rue du Nord`).
+const TRUNCATED_NAME_SCORE: f64 = 0.7;
+/// A name cut short may begin at most this many spellings of names (and
+/// must begin exactly one name in the arrondissements asked).
+const MAX_TRUNCATED_NAMES: usize = 64;
+/// A number far beyond a street's last number is looked for on the streets
+/// within this many metres of its addresses.
+const NEXT_DOOR_M: f64 = 40.0;
+/// Placement factor of the same number on the street next door.
+const NEXT_DOOR_FACTOR: f64 = 0.75;
+
 /// A second name of the query that is not a full street name places a
 /// street-level match where the two streets meet only if their addresses
 /// come this close, in metres.
@@ -419,15 +430,67 @@ impl Index {
         {
             self.fuzzy_candidates(&q, &mut candidates);
         }
+        let mut scored = self.score(&q, &candidates, param_area);
+        // No name explains the whole query: it may end with a name cut short.
+        if scored.is_empty() || candidates.iter().all(|c| c.coverage < 1.0) {
+            let before = candidates.len();
+            self.truncated_candidates(&q, param_area, &mut candidates);
+            if candidates.len() > before {
+                scored = self.score(&q, &candidates, param_area);
+            }
+        }
+        scored.sort_by(|a, b| {
+            b.in_area
+                .cmp(&a.in_area)
+                .then(b.score.total_cmp(&a.score))
+                .then(b.end.cmp(&a.end))
+                .then(
+                    self.streets[b.street as usize]
+                        .numbers
+                        .len()
+                        .cmp(&self.streets[a.street as usize].numbers.len()),
+                )
+                .then(a.street.cmp(&b.street))
+        });
+        self.place_at_crossing(&mut scored);
+        let mut seen: Vec<(u32, Option<u32>)> = Vec::new();
+        let mut out = Vec::new();
+        for s in scored {
+            let key = (s.street, s.placement.address);
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            let mut m = self.to_match(s.street, s.placement.address, s.score);
+            if let Some(a) = s.at {
+                m.location = self.addresses[a as usize].location;
+            }
+            if let (Some(p), Some(h)) = (s.placement.interpolated, s.number) {
+                let street = &self.streets[s.street as usize];
+                let rep = h.rep.as_ref().map_or("", Rep::as_str);
+                m.label = super::address_label(h.numero, rep, &street.name, &street.postcode);
+                m.location = p;
+            }
+            out.push(m);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        out
+    }
 
+    /// Scores the candidates: name quality times placement, the
+    /// arrondissements asked first (with the boundary-street exceptions),
+    /// implausible matches dropped.
+    fn score(&self, q: &Query, candidates: &[Candidate], param_area: Option<u32>) -> Vec<Scored> {
         let mut scored: Vec<Scored> = Vec::with_capacity(candidates.len());
-        for c in &candidates {
-            let placement = self.place(c.street, c.number.as_ref());
-            let name_quality = (c.name_score * (0.4 + 0.6 * c.coverage)).clamp(0.0, 1.0);
-            let score = (name_quality * placement.factor).clamp(0.0, 1.0);
+        for c in candidates {
             let bit = 1u32 << self.streets[c.street as usize].arrondissement;
             let in_area =
                 param_area.is_none_or(|m| m & bit != 0) && q.area.is_none_or(|m| m & bit != 0);
+            let placement = self.place(c.street, c.number.as_ref(), in_area);
+            let name_quality = (c.name_score * (0.4 + 0.6 * c.coverage)).clamp(0.0, 1.0);
+            let score = (name_quality * placement.factor).clamp(0.0, 1.0);
             scored.push(Scored {
                 in_area,
                 score,
@@ -480,44 +543,7 @@ impl Index {
                 s.score *= OUT_OF_AREA_FACTOR;
             }
         }
-        scored.sort_by(|a, b| {
-            b.in_area
-                .cmp(&a.in_area)
-                .then(b.score.total_cmp(&a.score))
-                .then(b.end.cmp(&a.end))
-                .then(
-                    self.streets[b.street as usize]
-                        .numbers
-                        .len()
-                        .cmp(&self.streets[a.street as usize].numbers.len()),
-                )
-                .then(a.street.cmp(&b.street))
-        });
-        self.place_at_crossing(&mut scored);
-        let mut seen: Vec<(u32, Option<u32>)> = Vec::new();
-        let mut out = Vec::new();
-        for s in scored {
-            let key = (s.street, s.placement.address);
-            if seen.contains(&key) {
-                continue;
-            }
-            seen.push(key);
-            let mut m = self.to_match(s.street, s.placement.address, s.score);
-            if let Some(a) = s.at {
-                m.location = self.addresses[a as usize].location;
-            }
-            if let (Some(p), Some(h)) = (s.placement.interpolated, s.number) {
-                let street = &self.streets[s.street as usize];
-                let rep = h.rep.as_ref().map_or("", Rep::as_str);
-                m.label = super::address_label(h.numero, rep, &street.name, &street.postcode);
-                m.location = p;
-            }
-            out.push(m);
-            if out.len() >= limit {
-                break;
-            }
-        }
-        out
+        scored
     }
 
     /// "Place Dulcie September Rue du Château Landon": a street named with
@@ -597,6 +623,8 @@ impl Index {
         match address {
             Some(a) => {
                 let a = &self.addresses[a as usize];
+                // The same number next door is on a street of its own.
+                let s = &self.streets[a.street as usize];
                 GeocodeMatch {
                     label: super::address_label(a.numero, &a.rep, &s.name, &s.postcode),
                     location: a.location,
@@ -915,12 +943,146 @@ impl Index {
         }
     }
 
+    /// A name cut short (`Rue du N`, `Port de l`, as some forms truncate
+    /// what they store): a street type and the words after it, up to the end
+    /// of the street part of the query, that begin exactly one name of the
+    /// arrondissements asked. Tried only when no name explains the whole query.
+    fn truncated_candidates(&self, q: &Query, param_area: Option<u32>, out: &mut Vec<Candidate>) {
+        let t = &q.tokens;
+        let area = match (param_area, q.area) {
+            (Some(a), Some(b)) => a & b,
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => ALL_ARRONDISSEMENTS,
+        };
+        for start in 0..t.len() {
+            if t[start].kind != Kind::Word || !is_street_type(&t[start].canon) {
+                continue;
+            }
+            let end = (start + 1..t.len())
+                .find(|&j| t[j].break_before || matches!(t[j].kind, Kind::Boundary | Kind::Noise))
+                .unwrap_or(t.len());
+            if end < start + 2 || t[start + 1..end].iter().any(|u| u.kind != Kind::Word) {
+                continue;
+            }
+            let mut text = String::new();
+            for u in &t[start..end] {
+                if !text.is_empty() {
+                    text.push(' ');
+                }
+                text.push_str(&u.canon);
+            }
+            let from = self.texts.partition_point(|(k, _)| **k < *text);
+            let mut found: Option<u32> = None;
+            let mut ambiguous = false;
+            let prefixed = self.texts[from..]
+                .iter()
+                .take_while(|(k, _)| k.starts_with(text.as_str()))
+                .filter(|(k, _)| k.len() > text.len());
+            if prefixed.clone().nth(MAX_TRUNCATED_NAMES).is_some() {
+                continue;
+            }
+            for &(_, name) in prefixed {
+                let in_area = self.names[name as usize]
+                    .streets
+                    .iter()
+                    .any(|&st| area & (1 << self.streets[st as usize].arrondissement) != 0);
+                if !in_area || found == Some(name) {
+                    continue;
+                }
+                if found.is_some() {
+                    ambiguous = true;
+                    break;
+                }
+                found = Some(name);
+            }
+            let Some(name) = found.filter(|_| !ambiguous) else {
+                continue;
+            };
+            let number = q.house_number_before(start);
+            let coverage = self.explained(q, name, start..end, number.as_ref());
+            for &street in &self.names[name as usize].streets {
+                out.push(Candidate {
+                    street,
+                    name,
+                    exact: false,
+                    start,
+                    name_score: TRUNCATED_NAME_SCORE,
+                    coverage,
+                    number,
+                    end,
+                });
+            }
+            return;
+        }
+    }
+
+    /// The address bearing number `h` on another street that comes within
+    /// [`NEXT_DOOR_M`] of street `street` (the street it opens onto), the
+    /// suffix asked (or none) first, then the nearest.
+    fn same_number_next_door(&self, street: u32, h: &HouseNumber) -> Option<u32> {
+        let s = &self.streets[street as usize];
+        let addr = |i: u32| &self.addresses[i as usize];
+        let (mut west, mut east) = (f64::INFINITY, f64::NEG_INFINITY);
+        let (mut south, mut north) = (f64::INFINITY, f64::NEG_INFINITY);
+        for p in s.numbers.iter().map(|&i| addr(i).location) {
+            west = west.min(p.lon());
+            east = east.max(p.lon());
+            south = south.min(p.lat());
+            north = north.max(p.lat());
+        }
+        let cos = s.point.lat().to_radians().cos();
+        let max = NEXT_DOOR_M / METRES_PER_DEGREE;
+        let max_d2 = max * max;
+        // The addresses bearing the number, within the street's longitudes
+        // (widened by the distance asked).
+        let margin = max / cos.max(0.1);
+        let n = h.numero as usize;
+        let (Some(&first), Some(&end)) = (self.numero_start.get(n), self.numero_start.get(n + 1))
+        else {
+            return None;
+        };
+        let same = &self.by_numero[first as usize..end as usize];
+        let lo = same.partition_point(|&(_, lon)| lon < west - margin);
+        let hi = lo + same[lo..].partition_point(|&(_, lon)| lon <= east + margin);
+        let wanted = h.rep.as_ref().map_or("", Rep::as_str);
+        let mut best: Option<((u8, f64), u32)> = None;
+        for &(c, _) in &same[lo..hi] {
+            let a = addr(c);
+            if a.street == street {
+                continue;
+            }
+            let p = a.location;
+            let dx = (west - p.lon()).max(p.lon() - east).max(0.0) * cos;
+            let dy = (south - p.lat()).max(p.lat() - north).max(0.0);
+            if dx * dx + dy * dy > max_d2 {
+                continue;
+            }
+            let d2 = s
+                .numbers
+                .iter()
+                .map(|&i| {
+                    let q = addr(i).location;
+                    let (dx, dy) = ((p.lon() - q.lon()) * cos, p.lat() - q.lat());
+                    dx * dx + dy * dy
+                })
+                .fold(f64::INFINITY, f64::min);
+            let key = (u8::from(*a.rep != *wanted), d2);
+            if d2 <= max_d2 && best.is_none_or(|(k, _)| key < k) {
+                best = Some((key, c));
+            }
+        }
+        best.map(|(_, c)| c)
+    }
+
     /// The address for a house number on a street: the exact number and
     /// suffix, else the same number, else (for a number the street lacks)
     /// the point interpolated between its neighbours on its side, else the
     /// nearest number (same side of the street first), else the street's
-    /// point. An open space lacking the number is placed at its centre.
-    fn place(&self, street: u32, number: Option<&HouseNumber>) -> Placement {
+    /// point. A number far beyond the street's last one is first looked for
+    /// on the street it opens onto (if `next_door`: for a street of the
+    /// arrondissements asked). An open space lacking the number is placed at
+    /// its centre.
+    fn place(&self, street: u32, number: Option<&HouseNumber>, next_door: bool) -> Placement {
         let s = &self.streets[street as usize];
         let at_street = |factor: f64| Placement {
             address: None,
@@ -966,6 +1128,23 @@ impl Index {
         let Some(best) = best else {
             return at_street(0.7);
         };
+        // A number far beyond the street's last one is not one of its own
+        // (`153 Villa Murat`, a private way numbered 1 to 14): it is that of
+        // the street it opens onto (`153 Boulevard Murat`), when that street
+        // has it at its corner. Not for an open space, whose numbers run
+        // around it: whoever names one stands in it.
+        let last = nums.last().map_or(0, |&a| addr(a).numero);
+        if next_door
+            && s.centre.is_none()
+            && h.numero > last + last / 3 + 2
+            && let Some(next_door) = self.same_number_next_door(street, h)
+        {
+            return Placement {
+                address: Some(next_door),
+                interpolated: None,
+                factor: NEXT_DOOR_FACTOR,
+            };
+        }
         let factor = match cost(addr(best)) {
             0..=4 => 0.85,
             5..=12 => 0.8,

@@ -7,7 +7,7 @@ use rstar::RTree;
 use rstar::primitives::GeomWithData;
 
 use super::GeocodeError;
-use super::text::{FoldedName, is_street_type, single_deletions};
+use super::text::{FoldedName, folded_text, is_street_type, single_deletions};
 use crate::model::LonLat;
 
 const ADDRESSES: &str = "BAN addresses CSV";
@@ -114,6 +114,14 @@ pub(crate) struct Index {
     pub(crate) keys: HashMap<Box<str>, Vec<(u32, KeyKind)>>,
     pub(crate) vocabulary: Vocabulary,
     pub(crate) tree: RTree<TreePoint>,
+    /// Every address (its index and longitude), by number then longitude,
+    /// for the same number on a nearby street.
+    pub(crate) by_numero: Vec<(u32, f64)>,
+    /// Where each number starts in `by_numero` (`numero_start[n]..numero_start[n + 1]`).
+    pub(crate) numero_start: Vec<u32>,
+    /// Every spelling of every name as [`folded_text`], sorted, with its
+    /// name (for a name cut short).
+    pub(crate) texts: Vec<(Box<str>, u32)>,
 }
 
 struct Columns {
@@ -307,6 +315,8 @@ pub(crate) fn build(
             })
             .collect(),
     );
+    let (by_numero, numero_start) = by_numero(&addresses);
+    let texts = name_texts(&names, &streets);
     Ok(Index {
         addresses,
         streets,
@@ -314,7 +324,49 @@ pub(crate) fn build(
         keys,
         vocabulary,
         tree,
+        by_numero,
+        numero_start,
+        texts,
     })
+}
+
+/// Every address (index, longitude) sorted by number then longitude, and
+/// where each number starts.
+fn by_numero(addresses: &[Address]) -> (Vec<(u32, f64)>, Vec<u32>) {
+    let mut by_numero: Vec<(u32, f64)> = addresses
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (u32::try_from(i).unwrap_or(u32::MAX), a.location.lon()))
+        .collect();
+    by_numero.sort_by(|&(x, x_lon), &(y, y_lon)| {
+        addresses[x as usize]
+            .numero
+            .cmp(&addresses[y as usize].numero)
+            .then(x_lon.total_cmp(&y_lon))
+    });
+    let max_numero = addresses.iter().map(|a| a.numero).max().unwrap_or(0) as usize;
+    let mut numero_start = vec![0u32; max_numero + 2];
+    for a in addresses {
+        numero_start[a.numero as usize + 1] += 1;
+    }
+    for n in 1..numero_start.len() {
+        numero_start[n] += numero_start[n - 1];
+    }
+    (by_numero, numero_start)
+}
+
+/// Every street's name as [`folded_text`], with its name, sorted.
+fn name_texts(names: &[Name], streets: &[Street]) -> Vec<(Box<str>, u32)> {
+    let mut texts: Vec<(Box<str>, u32)> = Vec::with_capacity(streets.len());
+    for (id, n) in names.iter().enumerate() {
+        let id = u32::try_from(id).unwrap_or(u32::MAX);
+        for &s in &n.streets {
+            texts.push((folded_text(&streets[s as usize].name).into_boxed_str(), id));
+        }
+    }
+    texts.sort_unstable();
+    texts.dedup();
+    texts
 }
 
 fn read_addresses(b: &mut Builder, reader: impl Read) -> Result<(), GeocodeError> {

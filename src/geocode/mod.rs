@@ -15,12 +15,16 @@
 //!   l'angle de`), postcodes and "Paris" noise, a place name before the street
 //!   (placed where the two meet when it is itself a street), a missing or
 //!   wrong street type, and a typo or an abbreviation per word (even a typo
-//!   that spells another street's word, `Hippolyte` for `Hyppolyte`). A number
-//!   missing from the BAN falls back to the same number across an
-//!   arrondissement boundary, then to the point interpolated between its
-//!   neighbours on its side of the street, then to the nearest number of the
-//!   street, each with a lower score; on an open space (`Place`, `Carrefour`
-//!   …), whose numbers run around it, to the space's centre.
+//!   that spells another street's word, `Hippolyte` for `Hyppolyte`), and a
+//!   name cut short at its end (`Rue du N`, `Port de l`) when it begins a
+//!   single name of the arrondissements asked. A number missing from the BAN
+//!   falls back to the same number across an arrondissement boundary; a
+//!   number far beyond the street's last one (`153 Villa Murat`, numbered 1
+//!   to 14) to the same number on the street it opens onto (`153 Boulevard
+//!   Murat`); then to the point interpolated between its neighbours on its
+//!   side of the street, then to the nearest number of the street, each with
+//!   a lower score; on an open space (`Place`, `Carrefour` …), whose numbers
+//!   run around it, to the space's centre.
 //! * [`Geocoder::reverse`] finds the nearest BAN address in geodesic metres,
 //!   through an R-tree over unit vectors on the sphere (the straight-line
 //!   nearest there is exactly the great-circle nearest).

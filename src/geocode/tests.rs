@@ -375,6 +375,110 @@ fn a_number_a_place_does_not_have_lands_at_its_centre() {
     assert_eq!(own.location, ll(2.302781, 48.884026));
 }
 
+/// A geocoder on its own BAN rows (`numero,rep,nom_voie,nom_afnor,
+/// code_postal,code_insee,lon,lat`) and no streets file rows.
+fn geocoder_of(rows: &str) -> Geocoder {
+    let addresses = format!("numero,rep,nom_voie,nom_afnor,code_postal,code_insee,lon,lat\n{rows}");
+    let streets = "nom_voie,nom_afnor,code_postal,code_insee,lon,lat\n";
+    Geocoder::from_readers(addresses.as_bytes(), streets.as_bytes()).unwrap()
+}
+
+/// Villa Murat, a private way numbered 1 to 14 that opens onto Boulevard
+/// Murat between its 153 and 155; Place Charles Fillion, numbered around
+/// the square, with Rue Boursault's 83 and 85 at its corner.
+const NEXT_DOOR: &str = "\
+1,,Villa Murat,VILLA MURAT,75016,75116,2.262685,48.83796
+2,,Villa Murat,VILLA MURAT,75016,75116,2.262637,48.838026
+3,,Villa Murat,VILLA MURAT,75016,75116,2.262453,48.838046
+4,,Villa Murat,VILLA MURAT,75016,75116,2.262503,48.838076
+9,,Villa Murat,VILLA MURAT,75016,75116,2.26197,48.838225
+10,,Villa Murat,VILLA MURAT,75016,75116,2.262183,48.838196
+12,,Villa Murat,VILLA MURAT,75016,75116,2.262103,48.838226
+14,,Villa Murat,VILLA MURAT,75016,75116,2.261924,48.838293
+151,,Boulevard Murat,BOULEVARD MURAT,75016,75116,2.262368,48.837652
+153,,Boulevard Murat,BOULEVARD MURAT,75016,75116,2.26264,48.837846
+153,b,Boulevard Murat,BOULEVARD MURAT,75016,75116,2.262733,48.837913
+155,,Boulevard Murat,BOULEVARD MURAT,75016,75116,2.262824,48.837977
+1,,Place Charles Fillion,PLACE CHARLES FILLION,75017,75117,2.317225,48.886691
+2,,Place Charles Fillion,PLACE CHARLES FILLION,75017,75117,2.317797,48.887447
+3,,Place Charles Fillion,PLACE CHARLES FILLION,75017,75117,2.316879,48.886514
+4,,Place Charles Fillion,PLACE CHARLES FILLION,75017,75117,2.317653,48.887534
+5,,Place Charles Fillion,PLACE CHARLES FILLION,75017,75117,2.316662,48.886517
+6,,Place Charles Fillion,PLACE CHARLES FILLION,75017,75117,2.317534,48.887605
+83,,Rue Boursault,RUE BOURSAULT,75017,75117,2.317109,48.886491
+85,,Rue Boursault,RUE BOURSAULT,75017,75117,2.317008,48.88655
+";
+
+#[test]
+fn a_number_far_beyond_the_last_of_a_way_is_that_of_the_street_it_opens_onto() {
+    let g = geocoder_of(NEXT_DOOR);
+    let top = |q: &str| g.forward(q, &["75116"], 1).remove(0);
+    let m = top("153 Villa Murat");
+    assert_eq!(m.label, "153 Boulevard Murat 75016 Paris");
+    assert_eq!(m.precision, MatchPrecision::HouseNumber);
+    assert_eq!(m.location, ll(2.26264, 48.837846));
+    assert!(m.score < top("153 Boulevard Murat").score, "{}", m.score);
+    // The suffix asked is kept.
+    assert_eq!(
+        top("153 bis Villa Murat").label,
+        "153 bis Boulevard Murat 75016 Paris"
+    );
+    // Just past the last number, still a number of the way: its nearest one.
+    assert_eq!(top("16 Villa Murat").label, "14 Villa Murat 75016 Paris");
+    // Far beyond, but no street next door has it: the nearest number of its
+    // side, as before.
+    assert_eq!(top("301 Villa Murat").label, "9 Villa Murat 75016 Paris");
+}
+
+#[test]
+fn a_square_keeps_a_number_it_lacks_at_its_centre_even_when_a_street_at_its_corner_has_it() {
+    let g = geocoder_of(NEXT_DOOR);
+    let m = g
+        .forward("85 Place Charles Fillion", &["75117"], 1)
+        .remove(0);
+    assert_eq!(m.label, "Place Charles Fillion 75017 Paris");
+    assert_eq!(m.precision, MatchPrecision::Street);
+}
+
+/// Rue du Nord (18th) and Rue du Nil (2nd) both begin with `Rue du N`.
+const CUT_SHORT: &str = "\
+1,,Rue du Nil,RUE DU NIL,75002,75102,2.348269,48.867801
+3,,Rue du Nil,RUE DU NIL,75002,75102,2.34811,48.867787
+1,,Rue du Nord,RUE DU NORD,75018,75118,2.352152,48.89265
+3,,Rue du Nord,RUE DU NORD,75018,75118,2.351957,48.892687
+1,,Port de l'Hôtel de Ville,PORT DE L HOTEL DE VILLE,75004,75104,2.357032,48.853255
+3,,Port de l'Hôtel de Ville,PORT DE L HOTEL DE VILLE,75004,75104,2.356609,48.853407
+1,,Rue de l'Hôtel de Ville,RUE DE L HOTEL DE VILLE,75004,75104,2.356722,48.854108
+";
+
+#[test]
+fn a_name_cut_short_finds_the_one_street_it_begins_in_the_arrondissement() {
+    let g = geocoder_of(CUT_SHORT);
+    let m = g
+        .forward("3 Rue du N, 75018 PARIS", &["75118"], 1)
+        .remove(0);
+    assert_eq!(m.label, "3 Rue du Nord 75018 Paris");
+    assert_eq!(m.precision, MatchPrecision::HouseNumber);
+    assert_eq!(m.location, ll(2.351957, 48.892687));
+    let whole = g
+        .forward("3 Rue du Nord, 75018 PARIS", &["75118"], 1)
+        .remove(0);
+    assert!(m.score < whole.score, "{}", m.score);
+    assert_eq!(
+        g.forward("3 Rue du N", &["75102"], 1)[0].label,
+        "3 Rue du Nil 75002 Paris"
+    );
+    // Cut at an apostrophe: the article is all that is left of the name.
+    assert_eq!(
+        g.forward("1 Port de l, 75004 PARIS", &[], 1)[0].label,
+        "1 Port de l'Hôtel de Ville 75004 Paris"
+    );
+    // Two streets begin so without an arrondissement to choose: no guess.
+    assert!(g.forward("3 Rue du N", &[], 5).is_empty());
+    // A street type alone begins every name of its type.
+    assert!(g.forward("3 Rue", &["75118"], 5).is_empty());
+}
+
 #[test]
 fn a_street_of_another_arrondissement_is_kept_even_without_its_number() {
     // A bridge or boundary street often carries the postcode of its other end.

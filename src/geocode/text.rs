@@ -365,6 +365,20 @@ pub(crate) fn is_number_sign(canonical: &str) -> bool {
     matches!(canonical, "n" | "no" | "num" | "numero")
 }
 
+/// The words of a street name as written, articles included, folded and
+/// with abbreviations expanded: `Port de l'Hôtel de Ville` → `port de l hotel
+/// de ville`. A name cut short (`Port de l`) is a prefix of this text.
+pub(crate) fn folded_text(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for t in tokenize(name) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(canonical(&t.text));
+    }
+    out
+}
+
 /// A street name folded for matching: canonical tokens without articles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FoldedName {
