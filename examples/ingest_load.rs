@@ -20,37 +20,29 @@ use serde_json::json;
 
 mod support;
 
-struct Args {
-    url: String,
-    clients: usize,
-    requests: usize,
-    seed: u64,
-}
+use clap::Parser;
 
-fn args() -> Args {
-    let mut a = Args {
-        url: "http://127.0.0.1:8080".into(),
-        clients: 64,
-        requests: 100_000,
-        seed: 1,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--url" => a.url = value,
-            "--clients" => a.clients = value.parse().unwrap(),
-            "--requests" => a.requests = value.parse().unwrap(),
-            "--seed" => a.seed = value.parse().unwrap(),
-            other => panic!("unknown flag {other}"),
-        }
-    }
-    a
+/// Posts generated reports from concurrent clients and prints reports/s and
+/// latency percentiles.
+#[derive(Parser)]
+struct Args {
+    /// Base URL of a running civicmap.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Reports to post in all.
+    #[arg(long, default_value_t = 100_000)]
+    requests: usize,
+    /// Seed of the generated reports.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[tokio::main]
 async fn main() {
-    let args = args();
+    let args = Args::parse();
     let taxonomy = civicmap::model::Taxonomy::from_csv(civicmap::reference::TAXONOMY_CSV).unwrap();
     let (sample, _) = parse_dansmarue(DANSMARUE_SAMPLE_CSV).unwrap();
     let bodies: Vec<String> = Generator::new(&sample, args.seed, PARIS_ENVELOPE)

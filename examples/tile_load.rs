@@ -29,35 +29,27 @@ use rand::{Rng, SeedableRng};
 
 mod support;
 
-struct Args {
-    url: String,
-    clients: usize,
-    viewports: usize,
-    passes: usize,
-    seed: u64,
-}
+use clap::Parser;
 
-fn args() -> Args {
-    let mut a = Args {
-        url: "http://127.0.0.1:8080".into(),
-        clients: 32,
-        viewports: 2_000,
-        passes: 1,
-        seed: 42,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--url" => a.url = value,
-            "--clients" => a.clients = value.parse().unwrap(),
-            "--viewports" => a.viewports = value.parse().unwrap(),
-            "--passes" => a.passes = value.parse().unwrap(),
-            "--seed" => a.seed = value.parse().unwrap(),
-            other => panic!("unknown flag {other}"),
-        }
-    }
-    a
+/// Replays a viewport mix against a running civicmap and prints tiles/s and
+/// latency percentiles.
+#[derive(Parser)]
+struct Args {
+    /// Base URL of a running civicmap.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// Viewports in the mix.
+    #[arg(long, default_value_t = 2_000)]
+    viewports: usize,
+    /// Times the mix is played (each pass measured).
+    #[arg(long, default_value_t = 1)]
+    passes: usize,
+    /// Seed of the mix.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
 }
 
 /// Tile paths (with query) of one viewport.
@@ -81,7 +73,7 @@ fn viewport(z: u8, lon: f64, lat: f64, kind: Option<&str>) -> Vec<String> {
 
 #[tokio::main]
 async fn main() {
-    let args = args();
+    let args = Args::parse();
     let (sample, _) = parse_dansmarue(DANSMARUE_SAMPLE_CSV).unwrap();
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(args.seed);
     let zooms = [11_u8, 12, 13, 13, 14, 14, 15, 15, 16, 17];

@@ -35,46 +35,35 @@ use mvt_reader::feature::Value;
 
 mod support;
 
-struct Args {
-    mode: String,
-    url: String,
-    tiles: Option<String>,
-    reference: Option<String>,
-    points_list: Option<String>,
-    clients: usize,
-    duration: f64,
-    warmup: f64,
-}
+use clap::Parser;
 
-fn args() -> Args {
-    let mut it = std::env::args().skip(1);
-    let mode = it
-        .next()
-        .unwrap_or_else(|| panic!("usage: tile_replay load|check --url URL ..."));
-    let mut a = Args {
-        mode,
-        url: "http://127.0.0.1:8080".into(),
-        tiles: None,
-        reference: None,
-        points_list: None,
-        clients: 32,
-        duration: 30.0,
-        warmup: 3.0,
-    };
-    while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--url" => a.url = value,
-            "--tiles" => a.tiles = Some(value),
-            "--reference" => a.reference = Some(value),
-            "--points-list" => a.points_list = Some(value),
-            "--clients" => a.clients = value.parse().unwrap(),
-            "--duration" => a.duration = value.parse().unwrap(),
-            "--warmup" => a.warmup = value.parse().unwrap(),
-            other => panic!("unknown flag {other}"),
-        }
-    }
-    a
+/// `load`: replays a tile list; `check`: compares civicmap's tiles with a
+/// reference list of points.
+#[derive(Parser)]
+struct Args {
+    /// `load` or `check`.
+    mode: String,
+    /// Base URL of a running civicmap.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// File of tiles, "z x y" per line.
+    #[arg(long)]
+    tiles: Option<String>,
+    /// Reference tiles (check): "z x y hex-encoded MVT" per line.
+    #[arg(long)]
+    reference: Option<String>,
+    /// Where `check` writes the features per tile that it compared.
+    #[arg(long)]
+    points_list: Option<String>,
+    /// Concurrent clients (load).
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// Seconds measured (load).
+    #[arg(long, default_value_t = 30.0)]
+    duration: f64,
+    /// Seconds played before measuring (load).
+    #[arg(long, default_value_t = 3.0)]
+    warmup: f64,
 }
 
 fn tile_path(z: u32, x: u32, y: u32) -> String {
@@ -99,7 +88,7 @@ fn read_tiles(path: &str) -> Vec<(u32, u32, u32, String)> {
 
 #[tokio::main]
 async fn main() {
-    let args = args();
+    let args = Args::parse();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()

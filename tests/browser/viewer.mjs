@@ -234,7 +234,14 @@ async function selectAndSettle(page, selector, value, tilePath, expectInUrl) {
     : null;
   await page.selectOption(selector, value);
   if (tile) await tile;
-  await idle;
+  // 'idle' may never come when nothing is left to redraw (the tiles asked for were all at hand): then the map
+  // is settled once it reports every tile loaded. Both are bounded by SETTLE_MS.
+  const loaded = page.waitForFunction(() => {
+    const map = window.civicmap.map;
+    return map.loaded() && map.areTilesLoaded() && !map.isMoving();
+  }, null, { timeout: SETTLE_MS, polling: 100 });
+  await Promise.race([idle, loaded]);
+  loaded.catch(() => {});
 }
 
 // Changes a report filter and waits for the new tiles and the new count in the panel.
