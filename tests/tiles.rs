@@ -416,8 +416,28 @@ fn district_polygons_in_a_tile_have_the_area_of_the_original_clipped_to_the_buff
 
 #[test]
 fn a_posted_report_shows_on_the_next_load_of_every_tile_that_holds_it() {
-    let h = seeded_harness();
+    // The unseeded application: the other tests of this binary read the
+    // seeded one against a snapshot of its store, and must not see this post.
+    let h = common::harness();
     let (lon, lat) = (2.3712, 48.8589);
+    let post = |kind: &str, tag: &str| {
+        let body = json!({
+            "kind": kind, "category": "proprete",
+            "subcategory": common::first_subcategory("proprete"),
+            "description": "Un arceau vélo ici", "lon": lon, "lat": lat,
+            "client_id": common::client_id(tag), "channel": "ios",
+        });
+        let created = h.send(
+            Request::post("/api/v1/reports")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        );
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+        created.json()
+    };
+    // A report already there, so the tiles are cached with something in them.
+    post("anomaly", "tile-before");
     let point_tile = tile_of(16, lon, lat);
     let hex_tile = tile_of(12, lon, lat);
     let point_uri = format!("/tiles/reports/16/{}/{}.mvt", point_tile.x, point_tile.y);
@@ -431,21 +451,9 @@ fn a_posted_report_shows_on_the_next_load_of_every_tile_that_holds_it() {
         before_points.headers[header::ETAG]
     );
 
-    let body = json!({
-        "kind": "contribution", "category": "proprete",
-        "subcategory": common::first_subcategory("proprete"),
-        "description": "Un arceau vélo ici", "lon": lon, "lat": lat,
-        "client_id": common::client_id("tile-fresh"), "channel": "ios",
-    });
-    let created = h.send(
-        Request::post("/api/v1/reports")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap(),
-    );
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
-    let id = u64::try_from(created.json()["id"].as_i64().unwrap()).unwrap();
-    let h3 = u64::from_str_radix(created.json()["h3"].as_str().unwrap(), 16).unwrap();
+    let created = post("contribution", "tile-fresh");
+    let id = u64::try_from(created["id"].as_i64().unwrap()).unwrap();
+    let h3 = u64::from_str_radix(created["h3"].as_str().unwrap(), 16).unwrap();
 
     let after_points = tile_get(h, &point_uri, true);
     assert_ne!(
@@ -474,6 +482,7 @@ fn a_posted_report_shows_on_the_next_load_of_every_tile_that_holds_it() {
     let res = h3o::Resolution::try_from(8).unwrap();
     let cell = u64::from(h3o::CellIndex::try_from(h3).unwrap().parent(res).unwrap());
     let [t0, c0] = count(&before_hex, cell);
+    assert!(t0 >= 1, "the cached hexagon tile held the earlier report");
     assert_eq!(count(&after_hex, cell), [t0 + 1, c0 + 1]);
 }
 
