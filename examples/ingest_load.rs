@@ -38,6 +38,9 @@ struct Args {
     /// Seed of the generated reports.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// An API key of role `app` (`civicmap keys create --role app --name load`).
+    #[arg(long, env = "CIVICMAP_API_KEY")]
+    api_key: String,
 }
 
 #[tokio::main]
@@ -77,11 +80,12 @@ async fn main() {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
-        let (http, bodies, next, url) = (
+        let (http, bodies, next, url, key) = (
             http.clone(),
             Arc::clone(&bodies),
             Arc::clone(&next),
             url.clone(),
+            args.api_key.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -95,6 +99,7 @@ async fn main() {
                 let r = http
                     .post(&url)
                     .header("content-type", "application/json")
+                    .bearer_auth(&key)
                     .body(bodies[i].clone())
                     .send()
                     .await;

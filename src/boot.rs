@@ -17,7 +17,7 @@ use crate::districts::{DistrictRegistry, LayerSpec, ParisFiles};
 use crate::geocode::Geocoder;
 use crate::model::{CategoryId, Districts, Kind, Layer, LonLat, Project, Report, Status, Taxonomy};
 use crate::reference::{self, DansMaRueRecord, RawProject, Rejected};
-use crate::service::{App, Codec, ServiceError, TileService, from_unix_ms, summary_of};
+use crate::service::{App, Codec, Lifecycle, ServiceError, TileService, from_unix_ms, summary_of};
 use crate::spatial::{self, ProjectIndex, ReportIndex, ReportIndexBuilder, ReportSummary};
 use crate::store::{IndexRow, Inserted, LayerRow, ProjectRow, Store, Writer};
 use crate::tiles::TileCache;
@@ -176,6 +176,8 @@ pub async fn open(config: Config) -> Result<App, BootError> {
         Arc::clone(&reference.taxonomy),
         Arc::clone(&reference.districts),
     );
+    let pump = Arc::new(tokio::sync::Notify::new());
+    let hook_pump = Arc::clone(&pump);
     let writer = Writer::spawn_with_hook(
         store.clone(),
         MAX_WRITE_BATCH,
@@ -185,11 +187,11 @@ pub async fn open(config: Config) -> Result<App, BootError> {
                 districts: &hook_ref.1,
             };
             // Decoded before the lock: only the index update holds it.
-            let summaries: Vec<ReportSummary> = batch
+            let summaries: Vec<(ReportSummary, Option<&str>)> = batch
                 .iter()
                 .filter_map(|ins| match ins {
                     Inserted::New(row) => match codec.report_from_row(row) {
-                        Ok(r) => Some(summary_of(&r)),
+                        Ok(r) => Some((summary_of(&r), row.campaign.as_deref())),
                         Err(e) => {
                             tracing::error!(error = %e, "committed report could not be indexed");
                             None
@@ -201,15 +203,23 @@ pub async fn open(config: Config) -> Result<App, BootError> {
             let mut idx = hook_index
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for s in &summaries {
+            for (s, campaign) in &summaries {
                 idx.upsert(s);
+                if let Some(c) = campaign {
+                    idx.set_campaign(s.id, c);
+                }
                 // Under the write lock: see `tiles::cache`.
                 hook_cache.invalidate_report_at(&tile_settings, s.location);
+            }
+            drop(idx);
+            if !summaries.is_empty() {
+                // New reports wrote `created` events: wake the event pump.
+                hook_pump.notify_one();
             }
         },
     );
     let tiles = TileService::new(config.tiles, tile_cache, &reference.districts);
-    Ok(App::from_parts(
+    let app = App::from_parts(
         config,
         reference.taxonomy,
         reference.districts,
@@ -219,7 +229,10 @@ pub async fn open(config: Config) -> Result<App, BootError> {
         store,
         writer,
         tiles,
-    ))
+        Lifecycle::new(pump),
+    );
+    app.load_lifecycle().await?;
+    Ok(app)
 }
 
 /// Rebuilds the report index from the store (the boot path: no attribution,

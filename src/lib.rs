@@ -6,6 +6,7 @@
 //! knows nothing of HTTP or SQL; `store` is the only module with SQL and
 //! `http` the only one with axum. See ARCHITECTURE.md.
 
+pub mod auth;
 pub mod boot;
 pub mod config;
 pub mod districts;

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use civicmap::boot::{self, BootError};
 use civicmap::config::{Config, PARIS_ENVELOPE};
 use civicmap::districts::DEFAULT_WORKING_CLASS_THRESHOLD;
-use civicmap::model::{Envelope, Layer};
+use civicmap::model::{Envelope, Layer, Role};
 use civicmap::reference;
 use civicmap::store::{LayerRow, Store};
 
@@ -42,6 +42,39 @@ enum Command {
     Import(ImportCommand),
     /// Write a synthetic report set (DansMaRue CSV layout) that follows the real sample.
     Generate(GenerateArgs),
+    /// Create, list or revoke API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it, alone, on stdout (it is shown once: only a digest is stored).
+    Create(KeyCreateArgs),
+    /// List keys (id, role, name, prefix, created, revoked).
+    List(DataDir),
+    /// Revoke a key by id.
+    Revoke(KeyRevokeArgs),
+}
+
+#[derive(Args)]
+struct KeyCreateArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// app (mobile/web client), agent (city service), admin or analyst.
+    #[arg(long)]
+    role: Role,
+    /// Who holds the key, e.g. "DPE" or "App iOS": shown as the author of public notes.
+    #[arg(long)]
+    name: String,
+}
+
+#[derive(Args)]
+struct KeyRevokeArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// The key's id (see `keys list`).
+    id: i64,
 }
 
 #[derive(Args, Clone)]
@@ -192,6 +225,7 @@ fn main() -> ExitCode {
             Some(Command::Serve(args)) => serve(args).await,
             Some(Command::Import(cmd)) => import(cmd).await,
             Some(Command::Generate(args)) => generate(&args),
+            Some(Command::Keys(cmd)) => keys(cmd).await,
         }
     });
     match result {
@@ -284,6 +318,53 @@ fn print_rejections(rejected: &[reference::Rejected]) {
     for (reason, (n, first)) in reasons.iter().take(20) {
         eprintln!("  {n:>7} × {reason} (first at line {first})");
     }
+}
+
+async fn keys(cmd: KeysCommand) -> Result<(), BootError> {
+    use civicmap::service::create_key;
+    let ms = |t: i64| {
+        civicmap::service::from_unix_ms(t)
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default()
+    };
+    match cmd {
+        KeysCommand::Create(args) => {
+            let store = Store::open_sqlite(&args.data.data_dir).await?;
+            let (row, secret) = create_key(&store, &args.name, args.role).await?;
+            eprintln!(
+                "created key {} ({}, role {}): keep it now, it is not shown again",
+                row.id, row.name, row.role
+            );
+            println!("{secret}");
+        }
+        KeysCommand::List(data) => {
+            let store = Store::open_sqlite(&data.data_dir).await?;
+            for k in store.keys().await? {
+                println!(
+                    "{}\t{}\t{}\t{}…\t{}\t{}",
+                    k.id,
+                    k.role,
+                    k.name,
+                    k.prefix,
+                    ms(k.created_at_ms),
+                    k.revoked_at_ms
+                        .map_or_else(|| "active".to_owned(), |t| format!("revoked {}", ms(t)))
+                );
+            }
+        }
+        KeysCommand::Revoke(args) => {
+            let store = Store::open_sqlite(&args.data.data_dir).await?;
+            let now = civicmap::service::unix_ms(time::OffsetDateTime::now_utc());
+            if !store.revoke_key(args.id, now).await? {
+                return Err(BootError::Invalid(format!("no active key {}", args.id)));
+            }
+            eprintln!("revoked key {}", args.id);
+        }
+    }
+    Ok(())
 }
 
 async fn import(cmd: ImportCommand) -> Result<(), BootError> {

@@ -7,6 +7,14 @@
 //! after COMMIT, the writer's hook updates the in-memory index → the caller
 //! gets its report. So a report acknowledged is durable *and* visible.
 
+mod campaigns;
+mod lifecycle;
+
+pub use campaigns::{Campaign, Campaigns, DEFAULT_NEAR_M, NewCampaign, Perimeter};
+pub use lifecycle::{
+    Caller, EVENT_PAGE, Lifecycle, MAX_NOTE_CHARS, PublicEvent, ReportState, create_key,
+};
+
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use time::OffsetDateTime;
@@ -40,6 +48,12 @@ pub enum ServiceError {
     Conflict(String),
     #[error("no address matches {0:?}")]
     AddressNotFound(String),
+    /// No API key, or one that is malformed, unknown or revoked.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid key whose role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("internal: {0}")]
@@ -99,6 +113,8 @@ pub struct App {
     store: Store,
     writer: WriterHandle,
     pub tiles: TileService,
+    pub lifecycle: Lifecycle,
+    pub campaigns: Campaigns,
 }
 
 /// What the tile endpoints need beside the indexes.
@@ -295,6 +311,7 @@ impl App {
         store: Store,
         writer: WriterHandle,
         tiles: TileService,
+        lifecycle: Lifecycle,
     ) -> Self {
         Self {
             config,
@@ -306,6 +323,8 @@ impl App {
             store,
             writer,
             tiles,
+            lifecycle,
+            campaigns: Campaigns::default(),
         }
     }
 
@@ -532,7 +551,8 @@ impl App {
     /// was used for a different report, [`ServiceError::Store`] when the commit
     /// failed (nothing acknowledged).
     pub async fn create_report(&self, input: NewReport) -> Result<Created, ServiceError> {
-        let placed = self.place(input, OffsetDateTime::now_utc())?;
+        let mut placed = self.place(input, OffsetDateTime::now_utc())?;
+        self.check_campaign(&mut placed.report)?;
         let row = self.codec().report_to_row(&placed.report, false);
         let inserted = self.writer.submit(row).await?;
         let (row, created) = match inserted {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::server::{free_port, start_server, wait_healthy};
+use common::server::{client_with_key, create_key, free_port, start_server, wait_healthy};
 use serde_json::{Value, json};
 
 /// Concurrent posting clients.
@@ -41,10 +41,8 @@ fn every_acknowledged_report_survives_repeated_sigkills_and_the_index_agrees_wit
         .build()
         .unwrap();
     rt.block_on(async {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
+        let key = create_key(dir.path(), "app");
+        let http = client_with_key(&key, Duration::from_secs(30));
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         // client id -> (acknowledged id, the body index used to post it)

@@ -427,12 +427,7 @@ fn a_posted_report_shows_on_the_next_load_of_every_tile_that_holds_it() {
             "description": "Un arceau vélo ici", "lon": lon, "lat": lat,
             "client_id": common::client_id(tag), "channel": "ios",
         });
-        let created = h.send(
-            Request::post("/api/v1/reports")
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_string()))
-                .unwrap(),
-        );
+        let created = h.post_as(Some("app"), "/api/v1/reports", &body);
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
         created.json()
     };

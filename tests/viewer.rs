@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use civicmap::config::{DEFAULT_MAPLIBRE_URL, MAPLIBRE_VERSION};
 use common::get;
-use common::server::{free_port, start_server_with, wait_healthy};
+use common::server::{client_with_key, create_key, free_port, start_server_with, wait_healthy};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -206,12 +206,10 @@ impl Drop for Server {
 
 async fn start(dir: &Path, extra: &[&OsStr]) -> (Server, String, reqwest::Client) {
     let port = free_port();
+    let key = create_key(dir, "app");
     let server = Server(start_server_with(dir, port, extra));
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let http = client_with_key(&key, Duration::from_secs(30));
     wait_healthy(&http, &base).await;
     (server, base, http)
 }

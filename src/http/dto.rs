@@ -118,14 +118,25 @@ pub struct ReportJson {
     pub channel: &'static str,
     pub created_at: String,
     pub status: &'static str,
+    /// Open (`true`) until done, rejected or archived.
+    pub open: bool,
+    pub updated_at: String,
+    pub closed_at: Option<String>,
+    /// Residents who said "me too".
+    pub supports: u32,
+    /// The report this one repeats, when an agent marked it so.
+    pub duplicate_of: Option<i64>,
     pub campaign: Option<String>,
     pub districts: DistrictsJson,
     pub working_class: bool,
+    /// The public timeline.
+    pub history_url: String,
 }
 
 impl ReportJson {
     pub fn new(app: &App, r: &Report, nearest: Option<&ReverseMatch>) -> Self {
         let codec = app.codec();
+        let state = app.lifecycle.state(r.id);
         let cat = app.taxonomy.category(r.category);
         let sub = r
             .subcategory
@@ -146,9 +157,23 @@ impl ReportJson {
             channel: r.channel.as_str(),
             created_at: rfc3339(r.created_at),
             status: r.status.as_str(),
+            open: r.status.is_open(),
+            updated_at: rfc3339(
+                crate::service::from_unix_ms(state.updated_ms)
+                    .filter(|t| *t > r.created_at)
+                    .unwrap_or(r.created_at),
+            ),
+            closed_at: state
+                .closed_ms
+                .filter(|_| !r.status.is_open())
+                .and_then(crate::service::from_unix_ms)
+                .map(rfc3339),
+            supports: state.supports,
+            duplicate_of: state.duplicate_of,
             campaign: r.campaign.clone(),
             districts: DistrictsJson::new(&codec, &r.districts),
             working_class: r.districts.working_class(),
+            history_url: format!("/api/v1/reports/{}/history", r.id),
         }
     }
 }
@@ -160,7 +185,10 @@ pub struct NearbyJson {
     pub category: String,
     pub status: &'static str,
     pub created_at: String,
+    pub supports: u32,
     pub url: String,
+    /// Where to say "me too" instead of filing a duplicate.
+    pub support_url: String,
 }
 
 impl NearbyJson {
@@ -173,7 +201,9 @@ impl NearbyJson {
             created_at: crate::service::from_unix_ms(n.report.created_ms)
                 .map(rfc3339)
                 .unwrap_or_default(),
+            supports: app.lifecycle.supports(n.report.id),
             url: format!("/api/v1/reports/{}", n.report.id),
+            support_url: format!("/api/v1/reports/{}/supports", n.report.id),
         }
     }
 }

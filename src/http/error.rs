@@ -20,6 +20,12 @@ pub enum ApiError {
     /// Well-formed but not acceptable (out of range, unknown category, too long).
     #[error("{field}: {message}")]
     Unprocessable { field: String, message: String },
+    /// No API key, or a bad one.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid key whose role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -53,6 +59,8 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -73,6 +81,8 @@ impl From<ServiceError> for ApiError {
                 field: "address".into(),
                 message: e.to_string(),
             },
+            ServiceError::Unauthorized(m) => ApiError::Unauthorized(m),
+            ServiceError::Forbidden(m) => ApiError::Forbidden(m),
             ServiceError::NotFound(m) => ApiError::NotFound(m),
             ServiceError::Conflict(m) => ApiError::Conflict(m),
             ServiceError::Store(_) | ServiceError::Internal(_) => ApiError::Internal(e.to_string()),
@@ -90,6 +100,8 @@ impl IntoResponse for ApiError {
             ApiError::Unprocessable { field, message } => {
                 ("invalid_field", Some(field.as_str()), message.clone())
             }
+            ApiError::Unauthorized(_) => ("unauthorized", None, self.to_string()),
+            ApiError::Forbidden(_) => ("forbidden", None, self.to_string()),
             ApiError::NotFound(_) => ("not_found", None, self.to_string()),
             ApiError::Conflict(_) => ("conflict", None, self.to_string()),
             ApiError::PayloadTooLarge { .. } => ("payload_too_large", None, self.to_string()),
@@ -99,7 +111,7 @@ impl IntoResponse for ApiError {
                 ("internal", None, "internal error".to_owned())
             }
         };
-        (
+        let mut response = (
             status,
             Json(Body {
                 error: code,
@@ -107,6 +119,13 @@ impl IntoResponse for ApiError {
                 message,
             }),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"civicmap\""),
+            );
+        }
+        response
     }
 }

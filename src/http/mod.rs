@@ -2,10 +2,15 @@
 //! Domain values are converted by hand (no mass assignment: a client can never
 //! set `id`, `status`, districts or timestamps).
 
+mod auth;
+mod campaigns;
 mod districts;
 mod dto;
 mod error;
+mod events;
 mod extract;
+mod keys;
+mod lifecycle;
 mod projects;
 mod reports;
 mod tiles;
@@ -16,7 +21,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
@@ -36,6 +41,17 @@ pub fn router(app: AppState) -> Router {
     let api = Router::new()
         .route("/reports", get(reports::list).post(reports::create))
         .route("/reports/{id}", get(reports::one))
+        .route("/reports/{id}/history", get(lifecycle::history))
+        .route("/reports/{id}/status", post(lifecycle::change_status))
+        .route("/reports/{id}/notes", post(lifecycle::add_note))
+        .route("/reports/{id}/duplicate", post(lifecycle::mark_duplicate))
+        .route("/reports/{id}/supports", post(lifecycle::support))
+        .route("/campaigns", get(campaigns::list).post(campaigns::create))
+        .route("/campaigns/{id}", get(campaigns::one))
+        .route("/campaigns/{id}/close", post(campaigns::close))
+        .route("/events", get(events::stream))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/{id}", delete(keys::revoke))
         .route("/projects", get(projects::list))
         .route("/projects/{id}", get(projects::one))
         .route("/districts", get(districts::list))

@@ -16,9 +16,11 @@ use crate::service::{App, NewReport, unix_ms};
 use crate::spatial::ReportFilter;
 
 pub async fn create(
+    key: super::auth::Key,
     State(app): State<AppState>,
     ApiJson(body): ApiJson<NewReportBody>,
 ) -> Result<Response, ApiError> {
+    key.may(crate::model::Action::FileReport)?;
     let input = NewReport {
         kind: body.kind,
         category: body.category,
@@ -83,6 +85,8 @@ pub struct ListQuery {
     pub from: Option<String>,
     /// Created strictly before: RFC 3339 instant or `YYYY-MM-DD`.
     pub to: Option<String>,
+    /// Only the contributions answering this campaign (slug or id).
+    pub campaign: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
 }
@@ -124,7 +128,7 @@ pub fn parse_limit(s: Option<&str>) -> Result<usize, ApiError> {
     }
 }
 
-fn parse_instant(field: &'static str, s: &str) -> Result<i64, ApiError> {
+pub fn parse_instant(field: &'static str, s: &str) -> Result<i64, ApiError> {
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
         return Ok(unix_ms(t));
     }
@@ -183,6 +187,16 @@ pub fn report_filter(app: &AppState, q: &ListQuery) -> Result<ReportFilter, ApiE
         q.to.as_deref()
             .map(|s| parse_instant("to", s))
             .transpose()?;
+    let only = match q.campaign.as_deref() {
+        Some(c) => {
+            let campaign = app.campaign(c).ok_or_else(|| ApiError::Unprocessable {
+                field: "campaign".into(),
+                message: format!("unknown campaign {c:?}"),
+            })?;
+            Some(app.reports().campaign_members(&campaign.slug))
+        }
+        None => None,
+    };
     Ok(ReportFilter {
         bbox: q.bbox.as_deref().map(parse_bbox).transpose()?,
         district,
@@ -191,6 +205,7 @@ pub fn report_filter(app: &AppState, q: &ListQuery) -> Result<ReportFilter, ApiE
         status,
         from_ms,
         to_ms,
+        only,
     })
 }
 

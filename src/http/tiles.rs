@@ -29,6 +29,8 @@ pub struct TileParams {
     pub status: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
+    /// Only the contributions answering this campaign (slug or id).
+    pub campaign: Option<String>,
     /// District layer of `districts` (default `arrondissement`).
     pub layer: Option<String>,
     /// Draw the perimeters valid at this day (`YYYY-MM-DD`; default today).
@@ -70,6 +72,7 @@ fn tile_query(
         status: p.status.clone(),
         from: p.from.clone(),
         to: p.to.clone(),
+        campaign: p.campaign.clone(),
         ..ListQuery::default()
     };
     let reports = report_filter(app, &list)?;
@@ -298,6 +301,6 @@ pub async fn catalog(State(app): State<AppState>, headers: HeaderMap) -> axum::J
         "maxzoom": settings.max_zoom,
         "points_min_zoom": settings.points_min_zoom,
         "district_layers": Layer::ALL.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
-        "filters": ["kind", "category", "status", "from", "to", "layer", "date"],
+        "filters": ["kind", "category", "status", "from", "to", "campaign", "layer", "date"],
     }))
 }

@@ -4,11 +4,13 @@
 //! This module does no IO and knows nothing of HTTP or SQL. Every coordinate of
 //! the system enters through [`LonLat::new`], which checks it.
 
+mod lifecycle;
 mod lonlat;
 mod project;
 mod report;
 mod taxonomy;
 
+pub use lifecycle::{Action, Role, RoleError, TransitionError};
 pub use lonlat::{CoordError, Envelope, LonLat};
 pub use project::{Project, ProjectScale};
 pub use report::{

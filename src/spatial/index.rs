@@ -7,6 +7,7 @@ use rstar::{
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use super::hexagons::{self, HexAggregates, HexCounts};
 use crate::model::{CategoryId, Districts, Envelope, Kind, Layer, LonLat, ReportId, Status};
@@ -162,6 +163,8 @@ pub struct ReportFilter {
     pub from_ms: Option<i64>,
     /// Created strictly before (unix ms).
     pub to_ms: Option<i64>,
+    /// Only these reports (sorted ids), e.g. a campaign's contributions.
+    pub only: Option<Arc<[ReportId]>>,
 }
 
 impl ReportFilter {
@@ -173,6 +176,10 @@ impl ReportFilter {
             && self.status.is_none_or(|st| p.status == st)
             && self.from_ms.is_none_or(|t| p.created_ms >= t)
             && self.to_ms.is_none_or(|t| p.created_ms < t)
+            && self
+                .only
+                .as_ref()
+                .is_none_or(|ids| ids.binary_search(&p.id).is_ok())
     }
 
     fn matches(&self, s: &Slot) -> bool {
@@ -206,6 +213,10 @@ pub struct ReportIndex {
     tree: Tree,
     slots: Vec<Slot>,
     hexes: HexAggregates,
+    /// Support counts of the reports that have any.
+    supports: HashMap<ReportId, u32>,
+    /// Contributions of each campaign (by slug), in id order.
+    campaigns: HashMap<Box<str>, Vec<ReportId>>,
 }
 
 impl Default for ReportIndex {
@@ -214,6 +225,8 @@ impl Default for ReportIndex {
             tree: RTree::new_with_params(),
             slots: Vec::new(),
             hexes: HexAggregates::default(),
+            supports: HashMap::new(),
+            campaigns: HashMap::new(),
         }
     }
 }
@@ -268,7 +281,13 @@ impl ReportIndexBuilder {
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             (tree, hexes)
         });
-        ReportIndex { tree, slots, hexes }
+        ReportIndex {
+            tree,
+            slots,
+            hexes,
+            supports: HashMap::new(),
+            campaigns: HashMap::new(),
+        }
     }
 }
 
@@ -372,6 +391,40 @@ impl ReportIndex {
                 );
             }
         }
+    }
+
+    /// Records a report's support count (drawn in point tiles).
+    pub fn set_supports(&mut self, id: ReportId, n: u32) {
+        if n == 0 {
+            self.supports.remove(&id);
+        } else {
+            self.supports.insert(id, n);
+        }
+    }
+
+    /// A report's support count.
+    #[must_use]
+    pub fn supports(&self, id: ReportId) -> u32 {
+        if self.supports.is_empty() {
+            return 0;
+        }
+        self.supports.get(&id).copied().unwrap_or(0)
+    }
+
+    /// Records that a report answers a campaign.
+    pub fn set_campaign(&mut self, id: ReportId, campaign: &str) {
+        let ids = self.campaigns.entry(campaign.into()).or_default();
+        if let Err(i) = ids.binary_search(&id) {
+            ids.insert(i, id);
+        }
+    }
+
+    /// The reports answering a campaign, sorted (for [`ReportFilter::only`]).
+    #[must_use]
+    pub fn campaign_members(&self, campaign: &str) -> Arc<[ReportId]> {
+        self.campaigns
+            .get(campaign)
+            .map_or_else(|| Arc::from(Vec::new()), |ids| Arc::from(ids.as_slice()))
     }
 
     #[must_use]
@@ -513,6 +566,7 @@ impl ReportIndex {
         let centres = hexagons::candidate_box(area, res);
         let from_counts = filter.from_ms.is_none()
             && filter.to_ms.is_none()
+            && filter.only.is_none()
             && HexAggregates::answers(res, filter.category, filter.status);
         if from_counts {
             self.hexes.cells_in(

@@ -40,6 +40,7 @@
 //! serve two backends from one crate).
 
 mod error;
+mod lifecycle;
 mod rows;
 mod sqlite;
 mod writer;
@@ -47,6 +48,10 @@ mod writer;
 use std::path::Path;
 
 pub use error::{ConstraintKind, StoreError};
+pub use lifecycle::{
+    CampaignRow, Changed, EVENT_KINDS, EventRow, KEY_ROLES, KeyRow, ReportChange, StateRow,
+    Supported,
+};
 pub use rows::{
     DISTRICT_LAYERS, DistrictIds, IndexRow, Inserted, LayerRow, ProjectRow, REPORT_CHANNELS,
     REPORT_KINDS, REPORT_STATUSES, ReportRow, SqlitePragmas,

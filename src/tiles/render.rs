@@ -149,6 +149,8 @@ pub fn layer_fields(
                     ("category", "String"),
                     ("status", "String"),
                     ("created", "String"),
+                    // Absent when 0.
+                    ("supports", "Number"),
                 ],
             ),
             (
@@ -300,7 +302,7 @@ fn draw_reports(
     let area = tile.buffered_bounds(BUFFER);
     let cap = settings.max_points.min(MAX_FEATURES);
     let mut layer = out.layer("reports", EXTENT);
-    let mut drawer = PointDrawer::new(tile, src.taxonomy);
+    let mut drawer = PointDrawer::new(tile, src.taxonomy, src.reports);
     // Two ways to the same bytes (points in the tree's order, or hexagons
     // past the cap): a tile that looks dense collects its points first, so
     // that going over the cap wastes no encoding; any other tile draws each
@@ -376,6 +378,7 @@ fn looks_dense(reports: &ReportIndex, area: &Envelope, cap: usize) -> bool {
 struct PointDrawer<'a> {
     transform: TileTransform,
     taxonomy: &'a Taxonomy,
+    reports: &'a ReportIndex,
     kinds: [Option<Tag>; 2],
     /// By `Status as usize` and by category id.
     statuses: Vec<Option<Tag>>,
@@ -392,10 +395,11 @@ fn tag_at(table: &mut Vec<Option<Tag>>, i: usize, make: impl FnOnce() -> Tag) ->
 }
 
 impl<'a> PointDrawer<'a> {
-    fn new(tile: TileId, taxonomy: &'a Taxonomy) -> Self {
+    fn new(tile: TileId, taxonomy: &'a Taxonomy, reports: &'a ReportIndex) -> Self {
         Self {
             transform: tile.transform(),
             taxonomy,
+            reports,
             kinds: [None; 2],
             statuses: Vec::new(),
             categories: Vec::new(),
@@ -421,11 +425,23 @@ impl<'a> PointDrawer<'a> {
                 Value::Str(std::str::from_utf8(&name).unwrap_or_default()),
             )
         });
-        layer.point_tagged(
-            u64::try_from(p.id).ok(),
-            self.transform.project(p.lon(), p.lat()),
-            &[kind, category, status, created],
-        );
+        let at = self.transform.project(p.lon(), p.lat());
+        // Absent means none: most reports have no support.
+        match self.reports.supports(p.id) {
+            0 => layer.point_tagged(
+                u64::try_from(p.id).ok(),
+                at,
+                &[kind, category, status, created],
+            ),
+            n => {
+                let supports = layer.tag_of("supports", Value::Int(i64::from(n)));
+                layer.point_tagged(
+                    u64::try_from(p.id).ok(),
+                    at,
+                    &[kind, category, status, created, supports],
+                );
+            }
+        }
     }
 }
 

@@ -21,6 +21,8 @@ pub struct Harness {
     pub rt: tokio::runtime::Runtime,
     pub app: Arc<App>,
     pub router: Router,
+    /// One API key per role, by role name (`app`, `agent`, `admin`, `analyst`).
+    pub keys: std::collections::HashMap<&'static str, String>,
     _dir: tempfile::TempDir,
 }
 
@@ -49,10 +51,22 @@ impl Harness {
         config.seed_reports = seed;
         let app = Arc::new(rt.block_on(civicmap::boot::open(config)).unwrap());
         let router = civicmap::http::router(Arc::clone(&app));
+        let mut keys = std::collections::HashMap::new();
+        for role in civicmap::model::Role::ALL {
+            let (_, secret) = rt
+                .block_on(civicmap::service::create_key(
+                    app.store(),
+                    &format!("Test {role}"),
+                    role,
+                ))
+                .unwrap();
+            keys.insert(role.as_str(), secret);
+        }
         Harness {
             rt,
             app,
             router,
+            keys,
             _dir: dir,
         }
     }
@@ -80,6 +94,33 @@ impl Harness {
 
     pub fn get(&self, uri: &str) -> Reply {
         self.send(Request::get(uri).body(Body::empty()).unwrap())
+    }
+
+    /// The test key of a role.
+    pub fn key(&self, role: &str) -> &str {
+        &self.keys[role]
+    }
+
+    /// Sends a request with the key of `role` (`None`: no key).
+    pub fn send_as(&self, role: Option<&str>, mut req: Request<Body>) -> Reply {
+        if let Some(role) = role {
+            req.headers_mut().insert(
+                header::AUTHORIZATION,
+                format!("Bearer {}", self.key(role)).parse().unwrap(),
+            );
+        }
+        self.send(req)
+    }
+
+    /// POSTs JSON with the key of `role`.
+    pub fn post_as(&self, role: Option<&str>, uri: &str, body: &Value) -> Reply {
+        self.send_as(
+            role,
+            Request::post(uri)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
     }
 }
 
@@ -111,8 +152,11 @@ pub fn post_json(uri: &str, body: &Value) -> Reply {
     post_raw(uri, "application/json", body.to_string().into_bytes())
 }
 
+/// POSTs with the `app` key (a mobile client).
 pub fn post_raw(uri: &str, content_type: &str, body: Vec<u8>) -> Reply {
-    send(
+    let h = harness();
+    h.send_as(
+        Some("app"),
         Request::post(uri)
             .header(header::CONTENT_TYPE, content_type)
             .body(Body::from(body))

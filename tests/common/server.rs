@@ -55,3 +55,41 @@ pub async fn wait_healthy(client: &reqwest::Client, base: &str) -> Value {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Creates an API key of `role` in `data_dir` with the real CLI
+/// (`civicmap keys create`), which prints the key alone on stdout.
+pub fn create_key(data_dir: &Path, role: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_civicmap"))
+        .args([
+            "keys",
+            "create",
+            "--role",
+            role,
+            "--name",
+            &format!("Test {role}"),
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "keys create failed");
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(key.starts_with("cm_") && !key.contains('\n'), "{key:?}");
+    key
+}
+
+/// An HTTP client sending `key` with every request.
+pub fn client_with_key(key: &str, timeout: Duration) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}

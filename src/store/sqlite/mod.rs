@@ -29,6 +29,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Row as _, SqlitePool};
 
 mod index_scan;
+mod lifecycle;
 
 use super::error::StoreError;
 use super::rows::{
@@ -481,6 +482,18 @@ impl SqliteStore {
             }
             q.execute(&mut *tx).await?;
             start += len;
+        }
+        if !fresh.is_empty() {
+            // The public timeline starts with the filing (one statement for
+            // the batch; the reference sample has no such event).
+            sqlx::query(
+                "INSERT INTO report_events (report_id, at_ms, kind, status) \
+                 SELECT id, created_at_ms, 'created', status FROM reports \
+                 WHERE id > $1 AND seed = 0 ORDER BY id",
+            )
+            .bind(max_id)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
 

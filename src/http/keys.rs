@@ -1,0 +1,108 @@
+//! `/api/v1/keys` (admin): API keys. A new key is shown once, in the 201.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::auth::Key;
+use super::dto::rfc3339;
+use super::{ApiError, ApiJson, AppState};
+use crate::model::{Action, Role};
+use crate::service::{create_key, from_unix_ms};
+use crate::store::KeyRow;
+
+#[derive(Debug, Serialize)]
+pub struct KeyJson {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    /// The key's first characters, to tell keys apart.
+    pub prefix: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+    /// The key itself: only in the answer that created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl KeyJson {
+    fn new(r: &KeyRow, key: Option<String>) -> Self {
+        Self {
+            id: r.id,
+            name: r.name.clone(),
+            role: r.role.clone(),
+            prefix: r.prefix.clone(),
+            created_at: from_unix_ms(r.created_at_ms)
+                .map(rfc3339)
+                .unwrap_or_default(),
+            revoked_at: r.revoked_at_ms.and_then(from_unix_ms).map(rfc3339),
+            key,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeysJson {
+    pub items: Vec<KeyJson>,
+}
+
+/// `GET /api/v1/keys`.
+pub async fn list(key: Key, State(app): State<AppState>) -> Result<Json<KeysJson>, ApiError> {
+    key.may(Action::ManageKeys)?;
+    let rows = app
+        .store()
+        .keys()
+        .await
+        .map_err(crate::service::ServiceError::from)?;
+    Ok(Json(KeysJson {
+        items: rows.iter().map(|r| KeyJson::new(r, None)).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKeyBody {
+    pub name: String,
+    pub role: String,
+}
+
+/// `POST /api/v1/keys`.
+pub async fn create(
+    key: Key,
+    State(app): State<AppState>,
+    ApiJson(b): ApiJson<NewKeyBody>,
+) -> Result<(StatusCode, Json<KeyJson>), ApiError> {
+    key.may(Action::ManageKeys)?;
+    let role: Role =
+        b.role
+            .parse()
+            .map_err(|e: crate::model::RoleError| ApiError::Unprocessable {
+                field: "role".into(),
+                message: e.to_string(),
+            })?;
+    let (row, secret) = create_key(app.store(), &b.name, role).await?;
+    Ok((StatusCode::CREATED, Json(KeyJson::new(&row, Some(secret)))))
+}
+
+/// `DELETE /api/v1/keys/{id}`: revokes a key (it stays listed).
+pub async fn revoke(
+    key: Key,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    key.may(Action::ManageKeys)?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad("id", "key id must be an integer"))?;
+    let done = app
+        .store()
+        .revoke_key(id, crate::service::unix_ms(time::OffsetDateTime::now_utc()))
+        .await
+        .map_err(crate::service::ServiceError::from)?;
+    if done {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("no active key {id}")))
+    }
+}

@@ -1,0 +1,214 @@
+//! The report lifecycle over HTTP: status changes, notes, duplicates,
+//! supports and the public timeline.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::auth::Key;
+use super::dto::rfc3339;
+use super::{ApiError, ApiJson, AppState};
+use crate::model::{Action, ReportId};
+use crate::service::PublicEvent;
+use crate::spatial::h3_hex;
+
+/// Parses a report id path segment.
+pub fn report_id(s: &str) -> Result<ReportId, ApiError> {
+    s.parse::<ReportId>()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or_else(|| ApiError::bad("id", "report id must be a positive integer"))
+}
+
+/// One entry of a timeline or of the event stream.
+#[derive(Debug, Serialize)]
+pub struct EventJson {
+    pub id: i64,
+    /// `created`, `status`, `note`, `support`, `duplicate` or `photo`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub at: String,
+    pub report_id: ReportId,
+    /// The report's status after this event.
+    pub status: &'static str,
+    pub open: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The API key's name (a service, never a person).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<ReportId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub photo_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<EventReportJson>,
+}
+
+/// Where and what the report of an event is (for live maps).
+#[derive(Debug, Serialize)]
+pub struct EventReportJson {
+    pub kind: &'static str,
+    pub category: String,
+    pub lon: f64,
+    pub lat: f64,
+    pub h3: String,
+    pub supports: u32,
+}
+
+impl EventJson {
+    pub fn new(app: &crate::service::App, e: &PublicEvent) -> Self {
+        Self {
+            id: e.id,
+            kind: e.kind.clone(),
+            at: rfc3339(e.at),
+            report_id: e.report_id,
+            status: e.status.as_str(),
+            open: e.status.is_open(),
+            note: e.note.clone(),
+            by: e.author.clone(),
+            duplicate_of: e.duplicate_of,
+            photo_url: e.photo.as_ref().map(|p| format!("/photos/{p}")),
+            report: e.report.map(|s| EventReportJson {
+                kind: s.kind.as_str(),
+                category: app.taxonomy.category(s.category).code.clone(),
+                lon: s.location.lon(),
+                lat: s.location.lat(),
+                h3: h3_hex(s.h3),
+                supports: e.supports,
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct HistoryJson {
+    pub report_id: ReportId,
+    pub status: &'static str,
+    pub supports: u32,
+    pub events: Vec<EventJson>,
+}
+
+/// `GET /api/v1/reports/{id}/history`: the public timeline, oldest first.
+pub async fn history(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<HistoryJson>, ApiError> {
+    let id = report_id(&id)?;
+    let events = app
+        .history(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no report {id}")))?;
+    let status = app.reports().get(id).map_or("new", |s| s.status.as_str());
+    Ok(Json(HistoryJson {
+        report_id: id,
+        status,
+        supports: app.lifecycle.supports(id),
+        events: events.iter().map(|e| EventJson::new(&app, e)).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusBody {
+    pub status: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `POST /api/v1/reports/{id}/status` (agent): moves the report on.
+pub async fn change_status(
+    key: Key,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<StatusBody>,
+) -> Result<Json<EventJson>, ApiError> {
+    let caller = key.may(Action::ChangeStatus)?;
+    let id = report_id(&id)?;
+    let e = app
+        .change_status(caller, id, &body.status, body.note)
+        .await?;
+    Ok(Json(EventJson::new(&app, &e)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    pub note: String,
+}
+
+/// `POST /api/v1/reports/{id}/notes` (agent): a public answer.
+pub async fn add_note(
+    key: Key,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NoteBody>,
+) -> Result<(StatusCode, Json<EventJson>), ApiError> {
+    let caller = key.may(Action::AddNote)?;
+    let id = report_id(&id)?;
+    let e = app.add_note(caller, id, Some(body.note)).await?;
+    Ok((StatusCode::CREATED, Json(EventJson::new(&app, &e))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicateBody {
+    pub duplicate_of: i64,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `POST /api/v1/reports/{id}/duplicate` (agent).
+pub async fn mark_duplicate(
+    key: Key,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<DuplicateBody>,
+) -> Result<Json<EventJson>, ApiError> {
+    let caller = key.may(Action::MarkDuplicate)?;
+    let id = report_id(&id)?;
+    let e = app
+        .mark_duplicate(caller, id, body.duplicate_of, body.note)
+        .await?;
+    Ok(Json(EventJson::new(&app, &e)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportBody {
+    pub client_id: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SupportJson {
+    pub report_id: ReportId,
+    pub supports: u32,
+    /// False when this client id had already supported the report.
+    pub counted: bool,
+}
+
+/// `POST /api/v1/reports/{id}/supports` (app): "me too", once per client id.
+pub async fn support(
+    key: Key,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<SupportBody>,
+) -> Result<(StatusCode, Json<SupportJson>), ApiError> {
+    let caller = key.may(Action::Support)?;
+    let id = report_id(&id)?;
+    let (supports, counted) = app.support(caller, id, &body.client_id).await?;
+    let status = if counted {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(SupportJson {
+            report_id: id,
+            supports,
+            counted,
+        }),
+    ))
+}

@@ -1,0 +1,349 @@
+//! SQLite statements of schema 2 (keys, lifecycle, supports, campaigns).
+
+use sqlx::Row as _;
+use sqlx::sqlite::SqliteRow;
+
+use super::SqliteStore;
+use crate::store::StoreError;
+use crate::store::lifecycle::{
+    CampaignRow, Changed, EventRow, KeyRow, ReportChange, StateRow, Supported,
+};
+
+const EVENT_COLUMNS: &str = "id, report_id, at_ms, kind, status, note, author, duplicate_of, photo";
+const KEY_COLUMNS: &str = "id, name, role, prefix, hash, created_at_ms, revoked_at_ms";
+const STATE_COLUMNS: &str = "report_id, updated_at_ms, closed_at_ms, duplicate_of, supports";
+const CAMPAIGN_COLUMNS: &str = "id, slug, title, question, categories, starts_at_ms, ends_at_ms, \
+                                district, perimeter, created_by, created_at_ms";
+
+fn event_from_row(r: &SqliteRow) -> Result<EventRow, sqlx::Error> {
+    Ok(EventRow {
+        id: r.try_get(0)?,
+        report_id: r.try_get(1)?,
+        at_ms: r.try_get(2)?,
+        kind: r.try_get(3)?,
+        status: r.try_get(4)?,
+        note: r.try_get(5)?,
+        author: r.try_get(6)?,
+        duplicate_of: r.try_get(7)?,
+        photo: r.try_get(8)?,
+    })
+}
+
+fn key_from_row(r: &SqliteRow) -> Result<KeyRow, sqlx::Error> {
+    Ok(KeyRow {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        role: r.try_get(2)?,
+        prefix: r.try_get(3)?,
+        hash: r.try_get(4)?,
+        created_at_ms: r.try_get(5)?,
+        revoked_at_ms: r.try_get(6)?,
+    })
+}
+
+fn state_from_row(r: &SqliteRow) -> Result<StateRow, sqlx::Error> {
+    Ok(StateRow {
+        report_id: r.try_get(0)?,
+        updated_at_ms: r.try_get(1)?,
+        closed_at_ms: r.try_get(2)?,
+        duplicate_of: r.try_get(3)?,
+        supports: r.try_get(4)?,
+    })
+}
+
+fn campaign_from_row(r: &SqliteRow) -> Result<CampaignRow, sqlx::Error> {
+    Ok(CampaignRow {
+        id: r.try_get(0)?,
+        slug: r.try_get(1)?,
+        title: r.try_get(2)?,
+        question: r.try_get(3)?,
+        categories: r.try_get(4)?,
+        starts_at_ms: r.try_get(5)?,
+        ends_at_ms: r.try_get(6)?,
+        district: r.try_get(7)?,
+        perimeter: r.try_get(8)?,
+        created_by: r.try_get(9)?,
+        created_at_ms: r.try_get(10)?,
+    })
+}
+
+/// Inserts an event inside `tx` and returns it with its id.
+async fn insert_event(
+    conn: &mut sqlx::SqliteConnection,
+    mut e: EventRow,
+) -> Result<EventRow, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO report_events (report_id, at_ms, kind, status, note, author, \
+         duplicate_of, photo) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(e.report_id)
+    .bind(e.at_ms)
+    .bind(e.kind.as_str())
+    .bind(e.status.as_str())
+    .bind(e.note.as_deref())
+    .bind(e.author.as_deref())
+    .bind(e.duplicate_of)
+    .bind(e.photo.as_deref())
+    .fetch_one(&mut *conn)
+    .await?;
+    e.id = id;
+    Ok(e)
+}
+
+impl SqliteStore {
+    pub(crate) async fn insert_key(&self, k: KeyRow) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO api_keys (name, role, prefix, hash, created_at_ms, revoked_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(k.name)
+        .bind(k.role)
+        .bind(k.prefix)
+        .bind(k.hash)
+        .bind(k.created_at_ms)
+        .bind(k.revoked_at_ms)
+        .fetch_one(&self.writer)
+        .await?)
+    }
+
+    pub(crate) async fn key_by_hash(&self, hash: &[u8]) -> Result<Option<KeyRow>, StoreError> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(hash)
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(row.as_ref().map(key_from_row).transpose()?)
+    }
+
+    pub(crate) async fn keys(&self) -> Result<Vec<KeyRow>, StoreError> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.readers)
+            .await?;
+        Ok(rows.iter().map(key_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub(crate) async fn revoke_key(&self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL",
+        )
+        .bind(id)
+        .bind(at_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(crate) async fn change_report(&self, c: ReportChange) -> Result<Changed, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT status FROM reports WHERE id = $1")
+                .bind(c.report_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(current) = current else {
+            return Ok(Changed::NotFound);
+        };
+        if current != c.expected_status {
+            return Ok(Changed::Moved { status: current });
+        }
+        if c.new_status != current {
+            sqlx::query("UPDATE reports SET status = $2 WHERE id = $1")
+                .bind(c.report_id)
+                .bind(c.new_status.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let status_changes = c.kind == "status" || c.kind == "duplicate";
+        let sql = format!(
+            "INSERT INTO report_state (report_id, updated_at_ms, closed_at_ms, duplicate_of) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (report_id) DO UPDATE SET \
+             updated_at_ms = excluded.updated_at_ms, \
+             closed_at_ms = CASE WHEN $5 THEN excluded.closed_at_ms ELSE closed_at_ms END, \
+             duplicate_of = coalesce(excluded.duplicate_of, duplicate_of) \
+             RETURNING {STATE_COLUMNS}"
+        );
+        let state = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(c.report_id)
+            .bind(c.at_ms)
+            .bind(if status_changes { c.closed_at_ms } else { None })
+            .bind(c.duplicate_of)
+            .bind(status_changes)
+            .fetch_one(&mut *tx)
+            .await?;
+        let state = state_from_row(&state)?;
+        let event = insert_event(
+            &mut tx,
+            EventRow {
+                id: 0,
+                report_id: c.report_id,
+                at_ms: c.at_ms,
+                kind: c.kind,
+                status: c.new_status,
+                note: c.note,
+                author: Some(c.author),
+                duplicate_of: c.duplicate_of,
+                photo: c.photo,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Changed::Done { event, state })
+    }
+
+    pub(crate) async fn add_support(
+        &self,
+        report_id: i64,
+        client_id: &str,
+        at_ms: i64,
+    ) -> Result<Supported, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM reports WHERE id = $1")
+            .bind(report_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(status) = status else {
+            return Ok(Supported::NotFound);
+        };
+        let added = sqlx::query(
+            "INSERT INTO supports (report_id, client_id, at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(report_id)
+        .bind(client_id)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !added {
+            let supports: Option<i64> =
+                sqlx::query_scalar("SELECT supports FROM report_state WHERE report_id = $1")
+                    .bind(report_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return Ok(Supported::Already {
+                supports: supports.unwrap_or(0),
+            });
+        }
+        let supports: i64 = sqlx::query_scalar(
+            "INSERT INTO report_state (report_id, updated_at_ms, supports) VALUES ($1, $2, 1) \
+             ON CONFLICT (report_id) DO UPDATE SET supports = supports + 1 \
+             RETURNING supports",
+        )
+        .bind(report_id)
+        .bind(at_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        let event = insert_event(
+            &mut tx,
+            EventRow {
+                id: 0,
+                report_id,
+                at_ms,
+                kind: "support".to_owned(),
+                status,
+                note: None,
+                author: None,
+                duplicate_of: None,
+                photo: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Supported::New { event, supports })
+    }
+
+    pub(crate) async fn events_after(
+        &self,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        let sql =
+            format!("SELECT {EVENT_COLUMNS} FROM report_events WHERE id > $1 ORDER BY id LIMIT $2");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.readers)
+            .await?;
+        Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub(crate) async fn last_event_id(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM report_events")
+                .fetch_one(&self.readers)
+                .await?,
+        )
+    }
+
+    pub(crate) async fn report_events(&self, report_id: i64) -> Result<Vec<EventRow>, StoreError> {
+        let sql =
+            format!("SELECT {EVENT_COLUMNS} FROM report_events WHERE report_id = $1 ORDER BY id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(report_id)
+            .fetch_all(&self.readers)
+            .await?;
+        Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub(crate) async fn report_states(&self) -> Result<Vec<StateRow>, StoreError> {
+        let sql = format!("SELECT {STATE_COLUMNS} FROM report_state ORDER BY report_id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.readers)
+            .await?;
+        Ok(rows.iter().map(state_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub(crate) async fn report_campaigns(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, campaign FROM reports WHERE campaign IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&self.readers)
+        .await?)
+    }
+
+    pub(crate) async fn insert_campaign(&self, c: CampaignRow) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO campaigns (slug, title, question, categories, starts_at_ms, ends_at_ms, \
+             district, perimeter, created_by, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+        )
+        .bind(c.slug)
+        .bind(c.title)
+        .bind(c.question)
+        .bind(c.categories)
+        .bind(c.starts_at_ms)
+        .bind(c.ends_at_ms)
+        .bind(c.district)
+        .bind(c.perimeter)
+        .bind(c.created_by)
+        .bind(c.created_at_ms)
+        .fetch_one(&self.writer)
+        .await?)
+    }
+
+    pub(crate) async fn set_campaign_end(
+        &self,
+        id: i64,
+        ends_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE campaigns SET ends_at_ms = $2 WHERE id = $1")
+            .bind(id)
+            .bind(ends_at_ms)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(crate) async fn campaigns(&self) -> Result<Vec<CampaignRow>, StoreError> {
+        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.readers)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(campaign_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,842 @@
+//! Keys and roles, the report lifecycle, supports, campaigns and the event
+//! stream, through the real router.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[path = "support_mvt/mod.rs"]
+mod support_mvt;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use common::{Harness, anomaly, client_id, harness};
+use support_mvt::{DecodedFeature, Prop, decode};
+
+/// The features of the `reports` layer of the z16 tile holding a point.
+fn point_features(h: &Harness, lon: f64, lat: f64, query: &str) -> Vec<DecodedFeature> {
+    let z = 16_u8;
+    let n = f64::from(1_u32 << z);
+    let x = ((lon + 180.0) / 360.0 * n).floor();
+    let y = ((1.0 - lat.to_radians().tan().asinh() / std::f64::consts::PI) / 2.0 * n).floor();
+    let r = h.get(&format!("/tiles/reports/{z}/{x}/{y}.mvt{query}"));
+    if r.status == StatusCode::NO_CONTENT {
+        return Vec::new();
+    }
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    decode(&r.body)
+        .into_iter()
+        .filter(|l| l.name == "reports")
+        .flat_map(|l| l.features)
+        .collect()
+}
+
+/// Columns of the role matrix: no key, a malformed key, then each role.
+const WHO: [Option<&str>; 6] = [
+    None,
+    Some("bad"),
+    Some("app"),
+    Some("agent"),
+    Some("admin"),
+    Some("analyst"),
+];
+
+fn send(
+    h: &Harness,
+    who: Option<&str>,
+    method: &str,
+    uri: &str,
+    body: Option<&Value>,
+) -> common::Reply {
+    let mut req = Request::builder().method(method).uri(uri);
+    match who {
+        Some("bad") => req = req.header(header::AUTHORIZATION, "Bearer cm_not-a-key"),
+        Some(role) => req = req.header(header::AUTHORIZATION, format!("Bearer {}", h.key(role))),
+        None => {}
+    }
+    let req = match body {
+        Some(b) => req
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    };
+    h.send(req.unwrap())
+}
+
+/// A new open anomaly at a place of its own (so hints and tiles of other
+/// tests are not disturbed), filed by the app key.
+fn fresh_report(h: &Harness, lon: f64, lat: f64) -> i64 {
+    let mut b = anomaly(&client_id("life"));
+    b["lon"] = json!(lon);
+    b["lat"] = json!(lat);
+    let r = h.post_as(Some("app"), "/api/v1/reports", &b);
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.json()["id"].as_i64().unwrap()
+}
+
+fn slug(tag: &str) -> String {
+    client_id(tag).to_lowercase().replace('_', "-")
+}
+
+fn campaign_body(slug: &str) -> Value {
+    json!({
+        "slug": slug,
+        "title": "Où voulez-vous des arceaux vélo ?",
+        "question": "Indiquez un endroit où garer un vélo manque.",
+        "categories": ["proprete"],
+        "ends_at": "2099-01-01",
+    })
+}
+
+#[test]
+fn every_role_gets_exactly_the_status_its_key_allows_on_every_route() {
+    let h = harness();
+    let base = fresh_report(h, 2.3810, 48.8440);
+    type Make = Box<dyn Fn(&Harness) -> (String, String, Option<Value>)>;
+    // (route, request maker, expected status per WHO column)
+    let rows: Vec<(&str, Make, [u16; 6])> = vec![
+        (
+            "file a report",
+            Box::new(|_| {
+                (
+                    "POST".into(),
+                    "/api/v1/reports".into(),
+                    Some(anomaly(&client_id("matrix"))),
+                )
+            }),
+            [401, 401, 201, 201, 403, 403],
+        ),
+        (
+            "change a status",
+            Box::new(|h| {
+                let id = fresh_report(h, 2.3811, 48.8441);
+                (
+                    "POST".into(),
+                    format!("/api/v1/reports/{id}/status"),
+                    Some(json!({"status": "to_process"})),
+                )
+            }),
+            [401, 401, 403, 200, 403, 403],
+        ),
+        (
+            "add a note",
+            Box::new(|h| {
+                let id = fresh_report(h, 2.3812, 48.8442);
+                (
+                    "POST".into(),
+                    format!("/api/v1/reports/{id}/notes"),
+                    Some(json!({"note": "Équipe prévenue"})),
+                )
+            }),
+            [401, 401, 403, 201, 403, 403],
+        ),
+        (
+            "mark a duplicate",
+            Box::new(move |h| {
+                let id = fresh_report(h, 2.3813, 48.8443);
+                (
+                    "POST".into(),
+                    format!("/api/v1/reports/{id}/duplicate"),
+                    Some(json!({"duplicate_of": base})),
+                )
+            }),
+            [401, 401, 403, 200, 403, 403],
+        ),
+        (
+            "support a report",
+            Box::new(move |_| {
+                (
+                    "POST".into(),
+                    format!("/api/v1/reports/{base}/supports"),
+                    Some(json!({"client_id": client_id("me-too")})),
+                )
+            }),
+            [401, 401, 201, 403, 403, 403],
+        ),
+        (
+            "open a campaign",
+            Box::new(|_| {
+                (
+                    "POST".into(),
+                    "/api/v1/campaigns".into(),
+                    Some(campaign_body(&slug("m"))),
+                )
+            }),
+            [401, 401, 403, 403, 201, 403],
+        ),
+        (
+            "close a campaign",
+            Box::new(|h| {
+                let s = slug("c");
+                let r = send(
+                    h,
+                    Some("admin"),
+                    "POST",
+                    "/api/v1/campaigns",
+                    Some(&campaign_body(&s)),
+                );
+                assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+                ("POST".into(), format!("/api/v1/campaigns/{s}/close"), None)
+            }),
+            [401, 401, 403, 403, 200, 403],
+        ),
+        (
+            "list keys",
+            Box::new(|_| ("GET".into(), "/api/v1/keys".into(), None)),
+            [401, 401, 403, 403, 200, 403],
+        ),
+        (
+            "create a key",
+            Box::new(|_| {
+                (
+                    "POST".into(),
+                    "/api/v1/keys".into(),
+                    Some(json!({"name": "Matrix app", "role": "app"})),
+                )
+            }),
+            [401, 401, 403, 403, 201, 403],
+        ),
+        (
+            "revoke a key",
+            Box::new(|h| {
+                let r = send(
+                    h,
+                    Some("admin"),
+                    "POST",
+                    "/api/v1/keys",
+                    Some(&json!({"name": "To revoke", "role": "app"})),
+                );
+                (
+                    "DELETE".into(),
+                    format!("/api/v1/keys/{}", r.json()["id"]),
+                    None,
+                )
+            }),
+            [401, 401, 403, 403, 204, 403],
+        ),
+        (
+            "read a timeline (public)",
+            Box::new(move |_| {
+                (
+                    "GET".into(),
+                    format!("/api/v1/reports/{base}/history"),
+                    None,
+                )
+            }),
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "list campaigns (public)",
+            Box::new(|_| ("GET".into(), "/api/v1/campaigns".into(), None)),
+            [200, 200, 200, 200, 200, 200],
+        ),
+    ];
+    for (route, make, expected) in &rows {
+        for (who, want) in WHO.iter().zip(expected) {
+            let (method, uri, body) = make(h);
+            let r = send(h, *who, &method, &uri, body.as_ref());
+            assert_eq!(r.status.as_u16(), *want, "{route} as {who:?}: {}", r.text());
+            if *want == 401 {
+                assert!(r.headers.contains_key(header::WWW_AUTHENTICATE));
+                assert_eq!(r.json()["error"], "unauthorized");
+            }
+            if *want == 403 {
+                assert_eq!(r.json()["error"], "forbidden");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_revoked_key_is_refused_from_then_on() {
+    let h = harness();
+    let created = send(
+        h,
+        Some("admin"),
+        "POST",
+        "/api/v1/keys",
+        Some(&json!({"name": "Short-lived app", "role": "app"})),
+    );
+    assert_eq!(created.status, StatusCode::CREATED);
+    let key = created.json()["key"].as_str().unwrap().to_owned();
+    let id = created.json()["id"].as_i64().unwrap();
+    let post = |key: &str| {
+        h.send(
+            Request::post("/api/v1/reports")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header("x-api-key", key)
+                .body(Body::from(anomaly(&client_id("revoked")).to_string()))
+                .unwrap(),
+        )
+    };
+    assert_eq!(post(&key).status, StatusCode::CREATED);
+    let listed = send(h, Some("admin"), "GET", "/api/v1/keys", None);
+    assert!(!listed.text().contains(&key), "a listing never shows a key");
+    assert_eq!(
+        send(
+            h,
+            Some("admin"),
+            "DELETE",
+            &format!("/api/v1/keys/{id}"),
+            None
+        )
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    let refused = post(&key);
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.json()["message"], "revoked API key");
+}
+
+#[test]
+fn an_agent_moves_a_report_through_the_workflow_and_residents_see_the_timeline() {
+    let h = harness();
+    let id = fresh_report(h, 2.3820, 48.8450);
+    let step = |status: &str, note: Option<&str>| {
+        let mut b = json!({"status": status});
+        if let Some(n) = note {
+            b["note"] = json!(n);
+        }
+        send(
+            h,
+            Some("agent"),
+            "POST",
+            &format!("/api/v1/reports/{id}/status"),
+            Some(&b),
+        )
+    };
+    assert_eq!(step("to_process", None).status, StatusCode::OK);
+    assert_eq!(
+        step("scheduled", Some("Passage prévu mardi")).status,
+        StatusCode::OK
+    );
+    // Outside the workflow: 409 naming what is allowed.
+    let back = step("new", None);
+    assert_eq!(back.status, StatusCode::CONFLICT);
+    assert!(
+        back.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("from scheduled it can go to")
+    );
+    // A rejection needs a reason.
+    let bare = step("rejected", None);
+    assert_eq!(bare.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bare.json()["field"], "note");
+    let unknown = step("solved", None);
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(unknown.json()["field"], "status");
+    let done = step("done", Some("Dépôt enlevé"));
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+    assert_eq!(done.json()["open"], false);
+
+    let report = h.get(&format!("/api/v1/reports/{id}")).json();
+    assert_eq!(report["status"], "done");
+    assert_eq!(report["open"], false);
+    assert!(report["closed_at"].is_string());
+    let history = h.get(&format!("/api/v1/reports/{id}/history")).json();
+    let events = history["events"].as_array().unwrap();
+    let steps: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e["type"].as_str().unwrap(), e["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("created", "new"),
+            ("status", "to_process"),
+            ("status", "scheduled"),
+            ("status", "done")
+        ]
+    );
+    assert_eq!(events[2]["note"], "Passage prévu mardi");
+    assert_eq!(events[3]["by"], "Test agent");
+    assert!(
+        events[0].get("by").is_none(),
+        "the filing has no author shown"
+    );
+    // Ids increase along the timeline.
+    assert!(
+        events
+            .windows(2)
+            .all(|w| w[0]["id"].as_i64() < w[1]["id"].as_i64())
+    );
+    // The listing filters on the new status.
+    let listed = h
+        .get("/api/v1/reports?bbox=2.3819,48.8449,2.3821,48.8451&status=done")
+        .json();
+    assert_eq!(listed["total"], 1);
+    // Reopened, then answered with a note that does not change the status.
+    assert_eq!(
+        step("to_process", Some("Le dépôt est revenu")).status,
+        StatusCode::OK
+    );
+    let note = send(
+        h,
+        Some("agent"),
+        "POST",
+        &format!("/api/v1/reports/{id}/notes"),
+        Some(&json!({"note": "   "})),
+    );
+    assert_eq!(note.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        h.get(&format!("/api/v1/reports/{id}")).json()["closed_at"],
+        Value::Null
+    );
+    assert_eq!(
+        send(
+            h,
+            Some("agent"),
+            "POST",
+            "/api/v1/reports/999999999/status",
+            Some(&json!({"status": "done"}))
+        )
+        .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[test]
+fn a_resident_supports_once_per_client_id_and_the_duplicate_hint_proposes_it() {
+    let h = harness();
+    let (lon, lat) = (2.3830, 48.8460);
+    let id = fresh_report(h, lon, lat);
+    let support = |cid: &str| {
+        send(
+            h,
+            Some("app"),
+            "POST",
+            &format!("/api/v1/reports/{id}/supports"),
+            Some(&json!({"client_id": cid})),
+        )
+    };
+    let a = client_id("support");
+    let first = support(&a);
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(first.json()["supports"], 1);
+    let again = support(&a);
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.json()["supports"], 1);
+    assert_eq!(again.json()["counted"], false);
+    assert_eq!(support(&client_id("support")).json()["supports"], 2);
+    assert_eq!(support("").status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A second resident about to file the same thing is offered to support.
+    let mut b = anomaly(&client_id("dup"));
+    b["lon"] = json!(lon + 0.0001);
+    b["lat"] = json!(lat);
+    let second = h.post_as(Some("app"), "/api/v1/reports", &b).json();
+    let hint = second["nearby"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == id)
+        .unwrap()
+        .clone();
+    assert_eq!(hint["supports"], 2);
+    assert_eq!(
+        hint["support_url"],
+        format!("/api/v1/reports/{id}/supports")
+    );
+    assert_eq!(
+        h.get(&format!("/api/v1/reports/{id}")).json()["supports"],
+        2
+    );
+    // Point tiles carry the count (absent when none).
+    let features = point_features(h, lon, lat, "");
+    let drawn = features
+        .iter()
+        .find(|f| f.id == Some(u64::try_from(id).unwrap()))
+        .unwrap();
+    assert!(
+        matches!(
+            drawn.properties.get("supports"),
+            Some(Prop::Int(2) | Prop::SInt(2))
+        ),
+        "{:?}",
+        drawn.properties
+    );
+    let second_id = u64::try_from(second["id"].as_i64().unwrap()).unwrap();
+    let unsupported = features.iter().find(|f| f.id == Some(second_id)).unwrap();
+    assert!(!unsupported.properties.contains_key("supports"));
+
+    // An agent marks the second as a duplicate: it closes and points back.
+    let second_id = second["id"].as_i64().unwrap();
+    let marked = send(
+        h,
+        Some("agent"),
+        "POST",
+        &format!("/api/v1/reports/{second_id}/duplicate"),
+        Some(&json!({"duplicate_of": id})),
+    );
+    assert_eq!(marked.status, StatusCode::OK, "{}", marked.text());
+    let dup = h.get(&format!("/api/v1/reports/{second_id}")).json();
+    assert_eq!(dup["status"], "rejected");
+    assert_eq!(dup["duplicate_of"], id);
+    let timeline = h
+        .get(&format!("/api/v1/reports/{second_id}/history"))
+        .json();
+    let last = timeline["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["type"], "duplicate");
+    assert_eq!(last["note"], format!("Doublon du signalement {id}"));
+    // A closed duplicate cannot be supported, nor point to itself.
+    let closed = send(
+        h,
+        Some("app"),
+        "POST",
+        &format!("/api/v1/reports/{second_id}/supports"),
+        Some(&json!({"client_id": client_id("late")})),
+    );
+    assert_eq!(closed.status, StatusCode::CONFLICT);
+    let itself = send(
+        h,
+        Some("agent"),
+        "POST",
+        &format!("/api/v1/reports/{id}/duplicate"),
+        Some(&json!({"duplicate_of": id})),
+    );
+    assert_eq!(itself.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[test]
+fn a_campaign_takes_contributions_inside_its_window_perimeter_and_categories_only() {
+    let h = harness();
+    // The 20th arrondissement, by its public district id.
+    let at = h.get("/api/v1/districts/at?lon=2.3980&lat=48.8640").json();
+    let district = at
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["layer"] == "arrondissement")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let s = slug("velo");
+    let mut body = campaign_body(&s);
+    body["district"] = json!(district);
+    let created = send(h, Some("admin"), "POST", "/api/v1/campaigns", Some(&body));
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    assert_eq!(created.json()["perimeter"], "district");
+    assert_eq!(
+        send(h, Some("admin"), "POST", "/api/v1/campaigns", Some(&body)).status,
+        StatusCode::CONFLICT
+    );
+
+    let contribution = |lon: f64, lat: f64, kind: &str, category: &str, campaign: &str| {
+        let b = json!({
+            "kind": kind, "category": category,
+            "subcategory": common::first_subcategory(category),
+            "description": "Ici, des arceaux", "lon": lon, "lat": lat,
+            "client_id": client_id("campaign"), "channel": "ios", "campaign": campaign,
+        });
+        h.post_as(Some("app"), "/api/v1/reports", &b)
+    };
+    let ok = contribution(2.3980, 48.8640, "contribution", "proprete", &s);
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.text());
+    assert_eq!(ok.json()["campaign"], s.as_str());
+    let outside = contribution(2.3300, 48.8600, "contribution", "proprete", &s);
+    assert_eq!(outside.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(outside.json()["field"], "lon");
+    let anomaly = contribution(2.3980, 48.8640, "anomaly", "proprete", &s);
+    assert_eq!(anomaly.json()["field"], "kind");
+    let other = h
+        .app
+        .taxonomy
+        .categories()
+        .iter()
+        .find(|c| c.code != "proprete")
+        .unwrap()
+        .code
+        .clone();
+    let wrong = contribution(2.3980, 48.8640, "contribution", &other, &s);
+    assert_eq!(wrong.json()["field"], "category", "{}", wrong.text());
+    let unknown = contribution(
+        2.3980,
+        48.8640,
+        "contribution",
+        "proprete",
+        "no-such-campaign",
+    );
+    assert_eq!(unknown.json()["field"], "campaign");
+
+    // The campaign filter of lists and tiles holds its contributions only.
+    let ok_id = ok.json()["id"].as_i64().unwrap();
+    let bystander = fresh_report(h, 2.3981, 48.8641);
+    let listed = h.get(&format!("/api/v1/reports?campaign={s}")).json();
+    let ids: Vec<i64> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [ok_id]);
+    let tile_ids = |q: &str| {
+        let mut ids: Vec<u64> = point_features(h, 2.3980, 48.8640, q)
+            .iter()
+            .filter_map(|f| f.id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(
+        tile_ids(&format!("?campaign={s}")),
+        [u64::try_from(ok_id).unwrap()]
+    );
+    assert!(tile_ids("").contains(&u64::try_from(bystander).unwrap()));
+    assert_eq!(
+        h.get("/api/v1/reports?campaign=nope").status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    // Listed near a point inside (distance 0), not far away.
+    let near = h.get("/api/v1/campaigns?lon=2.3980&lat=48.8640").json();
+    let item = near["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["slug"] == s.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(item["distance_m"], 0.0);
+    let far = h
+        .get("/api/v1/campaigns?lon=2.2600&lat=48.8400&within_m=500")
+        .json();
+    assert!(
+        !far["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["slug"] == s.as_str())
+    );
+    assert_eq!(
+        h.get("/api/v1/campaigns?lon=2.39").status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // Closed: listed no more, and contributions are refused.
+    let closed = send(
+        h,
+        Some("admin"),
+        "POST",
+        &format!("/api/v1/campaigns/{s}/close"),
+        None,
+    );
+    assert_eq!(closed.json()["open"], false);
+    let late = contribution(2.3980, 48.8640, "contribution", "proprete", &s);
+    assert_eq!(late.json()["field"], "campaign");
+    assert!(late.json()["message"].as_str().unwrap().contains("closed"));
+    let open = h.get("/api/v1/campaigns").json();
+    assert!(
+        !open["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["slug"] == s.as_str())
+    );
+    assert_eq!(
+        h.get(&format!("/api/v1/campaigns/{s}")).json()["open"],
+        false
+    );
+}
+
+#[test]
+fn a_campaign_is_refused_with_the_field_named_when_its_definition_is_bad() {
+    let h = harness();
+    let cases = [
+        ("slug", json!("Not A Slug")),
+        ("ends_at", json!("2001-01-01")),
+        ("categories", json!(["no-such-category"])),
+        ("district", json!("arrondissement:9999:75199")),
+        (
+            "perimeter",
+            json!({"type": "Point", "coordinates": [2.35, 48.85]}),
+        ),
+        ("title", json!("")),
+    ];
+    for (field, value) in cases {
+        let mut b = campaign_body(&slug("bad"));
+        b[field] = value;
+        let r = send(h, Some("admin"), "POST", "/api/v1/campaigns", Some(&b));
+        assert!(r.status.is_client_error(), "{field}: {}", r.text());
+        assert_eq!(r.json()["field"], field, "{}", r.text());
+    }
+    // A drawn polygon works, and a point inside it is at distance 0.
+    let mut b = campaign_body(&slug("area"));
+    b["perimeter"] = json!({"type": "Polygon", "coordinates": [[[2.36, 48.86], [2.37, 48.86], [2.37, 48.87], [2.36, 48.87], [2.36, 48.86]]]});
+    let r = send(h, Some("admin"), "POST", "/api/v1/campaigns", Some(&b));
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["perimeter"], "area");
+}
+
+/// Reads SSE messages from a streaming response until `n` arrived.
+fn read_events(
+    h: &Harness,
+    uri: &str,
+    last_event_id: Option<i64>,
+    n: usize,
+    during: impl FnOnce(),
+) -> Vec<Value> {
+    let mut req = Request::get(uri);
+    if let Some(id) = last_event_id {
+        req = req.header("last-event-id", id.to_string());
+    }
+    let resp =
+        h.rt.block_on(h.router.clone().oneshot(req.body(Body::empty()).unwrap()))
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut body = resp.into_body();
+    during();
+    let mut text = String::new();
+    let mut out = Vec::new();
+    h.rt.block_on(async {
+        while out.len() < n {
+            let frame = tokio::time::timeout(Duration::from_secs(20), body.frame())
+                .await
+                .expect("an event within 20 s")
+                .unwrap()
+                .unwrap();
+            if let Ok(data) = frame.into_data() {
+                text.push_str(std::str::from_utf8(&data).unwrap());
+            }
+            while let Some(end) = text.find("\n\n") {
+                let message: String = text.drain(..end + 2).collect();
+                let mut id = None;
+                let mut data = None;
+                for line in message.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().parse::<i64>().unwrap());
+                    }
+                    if let Some(v) = line.strip_prefix("data:") {
+                        data = Some(serde_json::from_str::<Value>(v.trim()).unwrap());
+                    }
+                }
+                if let (Some(id), Some(data)) = (id, data) {
+                    assert_eq!(data["id"], id);
+                    out.push(data);
+                }
+            }
+        }
+    });
+    out
+}
+
+#[test]
+fn the_event_stream_sends_commits_live_filtered_and_resumes_after_the_last_event_id() {
+    let h = harness();
+    // An area of its own: only this test's reports are in it.
+    let (lon, lat) = (2.3010, 48.8290);
+    let bbox = format!(
+        "{},{},{},{}",
+        lon - 0.001,
+        lat - 0.001,
+        lon + 0.001,
+        lat + 0.001
+    );
+    let uri = format!("/api/v1/events?bbox={bbox}");
+    let mut ids = Vec::new();
+    let live = read_events(h, &uri, None, 3, || {
+        let id = fresh_report(h, lon, lat);
+        ids.push(id);
+        // Elsewhere: filtered out.
+        fresh_report(h, 2.2600, 48.8450);
+        send(
+            h,
+            Some("agent"),
+            "POST",
+            &format!("/api/v1/reports/{id}/status"),
+            Some(&json!({"status": "scheduled"})),
+        );
+        send(
+            h,
+            Some("app"),
+            "POST",
+            &format!("/api/v1/reports/{id}/supports"),
+            Some(&json!({"client_id": client_id("sse")})),
+        );
+    });
+    let kinds: Vec<&str> = live.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["created", "status", "support"]);
+    assert!(live.iter().all(|e| e["report_id"] == ids[0]));
+    assert_eq!(live[0]["report"]["lon"], lon);
+    assert_eq!(live[1]["status"], "scheduled");
+    assert_eq!(live[2]["report"]["supports"], 1);
+
+    // Disconnected after the first: resuming replays the rest from the log.
+    let first = live[0]["id"].as_i64().unwrap();
+    let resumed = read_events(h, &uri, Some(first), 2, || {});
+    assert_eq!(resumed, live[1..].to_vec());
+
+    // Following one report; bad filters are refused.
+    let follow = read_events(
+        h,
+        &format!("/api/v1/events?report={}", ids[0]),
+        Some(0),
+        3,
+        || {},
+    );
+    assert_eq!(follow, live);
+    for bad in [
+        "/api/v1/events?kind=joy",
+        "/api/v1/events?bbox=1,2",
+        "/api/v1/events?report=-1",
+        "/api/v1/events?last_event_id=x",
+    ] {
+        assert_eq!(h.get(bad).status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+}
+
+#[test]
+fn a_marker_contact_never_appears_in_timelines_events_or_tiles() {
+    let h = harness();
+    let marker = format!("lifecycle-marker-{}@example.org", std::process::id());
+    let (lon, lat): (f64, f64) = (2.2950, 48.8700);
+    let mut b = anomaly(&client_id("marker"));
+    b["lon"] = json!(lon);
+    b["lat"] = json!(lat);
+    b["contact"] = json!(marker);
+    let id = h.post_as(Some("app"), "/api/v1/reports", &b).json()["id"]
+        .as_i64()
+        .unwrap();
+    send(
+        h,
+        Some("agent"),
+        "POST",
+        &format!("/api/v1/reports/{id}/status"),
+        Some(&json!({"status": "done", "note": "Fait"})),
+    );
+    let events = read_events(h, &format!("/api/v1/events?report={id}"), Some(0), 2, || {});
+    assert!(!serde_json::to_string(&events).unwrap().contains(&marker));
+    assert!(
+        !h.get(&format!("/api/v1/reports/{id}/history"))
+            .text()
+            .contains(&marker)
+    );
+    assert!(
+        !h.get(&format!("/api/v1/reports/{id}"))
+            .text()
+            .contains(&marker)
+    );
+    let z = 16_u8;
+    let n = f64::from(1_u32 << z);
+    let x = ((lon + 180.0) / 360.0 * n).floor();
+    let y = ((1.0 - lat.to_radians().tan().asinh() / std::f64::consts::PI) / 2.0 * n).floor();
+    let tile = h.get(&format!("/tiles/reports/{z}/{x}/{y}.mvt"));
+    assert_eq!(tile.status, StatusCode::OK);
+    assert!(
+        !tile
+            .body
+            .windows(marker.len())
+            .any(|w| w == marker.as_bytes())
+    );
+}
