@@ -13,6 +13,7 @@ pub mod generate;
 pub mod geocode;
 pub mod http;
 pub mod model;
+pub mod open311;
 pub mod reference;
 pub mod service;
 pub mod spatial;
