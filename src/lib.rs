@@ -14,6 +14,7 @@ pub mod generate;
 pub mod geocode;
 pub mod http;
 pub mod model;
+pub mod open311;
 pub mod photos;
 pub mod reference;
 pub mod service;
