@@ -248,6 +248,13 @@ pub async fn load_index(store: &Store, reference: &Reference) -> Result<ReportIn
     // Sized once: a growing vector would peak at twice the final size.
     let expected = usize::try_from(store.count_reports().await?).unwrap_or(0);
     let mut builder = ReportIndexBuilder::with_capacity(expected);
+    // When each closed report closed (lifecycle state, a small table).
+    let closed: HashMap<i64, i64> = store
+        .report_states()
+        .await?
+        .into_iter()
+        .filter_map(|s| Some((s.report_id, s.closed_at_ms?)))
+        .collect();
     let mut bad = 0_u64;
     store
         .load_index_rows(|row: IndexRow<'_>| {
@@ -293,6 +300,11 @@ pub async fn load_index(store: &Store, reference: &Reference) -> Result<ReportIn
                 created_ms: row.created_at_ms,
                 h3: u64::from_ne_bytes(row.h3.to_ne_bytes()),
                 districts: d,
+                closed_ms: if closed.is_empty() {
+                    None
+                } else {
+                    closed.get(&row.id).copied()
+                },
             });
         })
         .await?;

@@ -62,6 +62,11 @@ pub struct Config {
     pub tiles: crate::tiles::TileSettings,
     /// Budget of the encoded-tile cache, in bytes.
     pub tile_cache_bytes: usize,
+    /// Days after which a closed report fades from public maps and lists
+    /// (it stays in statistics), by category code; `fade_days` for others.
+    /// DansMaRue's own rule: graffiti 90 days, the rest 30.
+    pub fade_days: u32,
+    pub fade_days_by_category: Vec<(String, u32)>,
 }
 
 impl Config {
@@ -78,6 +83,8 @@ impl Config {
             maplibre_dir: None,
             tiles: crate::tiles::TileSettings::default(),
             tile_cache_bytes: DEFAULT_TILE_CACHE_BYTES,
+            fade_days: 30,
+            fade_days_by_category: vec![("graffitis_tags_affiches_et_autocollants".to_owned(), 90)],
         }
     }
 }

@@ -278,6 +278,7 @@ pub fn summary_of(r: &Report) -> ReportSummary {
         created_ms: unix_ms(r.created_at),
         h3: r.h3,
         districts: r.districts,
+        closed_ms: None,
     }
 }
 
@@ -336,7 +337,13 @@ impl App {
     pub fn tile(&self, tile: TileId, q: &TileQuery, variant: &str, gzip: bool) -> CachedTile {
         let cache = &self.tiles.cache;
         if let Some(hit) = cache.get(tile, variant) {
-            return hit;
+            let fresh = match (hit.expires_min, &q.reports.public) {
+                (Some(e), Some(view)) => view.now_min < e,
+                _ => true,
+            };
+            if fresh {
+                return hit;
+            }
         }
         let reports = self.reports();
         let projects = self.projects();
@@ -368,6 +375,7 @@ impl App {
             body = encode(&drawn.mvt, gzip);
         }
         let served = CachedTile {
+            expires_min: drawn.expires_min,
             etag: format!("{:016x}", etag_of(&drawn.mvt)).into(),
             body: body.into(),
         };

@@ -840,3 +840,82 @@ fn a_marker_contact_never_appears_in_timelines_events_or_tiles() {
             .any(|w| w == marker.as_bytes())
     );
 }
+
+#[test]
+fn a_closed_report_fades_from_public_lists_and_point_tiles_after_its_category_age_but_stays_in_hexagon_counts()
+ {
+    // Fading at once for every category but graffiti (kept 90 days).
+    let h = common::custom_harness(|c| c.fade_days = 0);
+    let (lon, lat) = (2.3700, 48.8500);
+    let open_id = fresh_report(&h, lon, lat);
+    let closed_id = fresh_report(&h, lon + 0.0002, lat);
+    let mut g = anomaly(&client_id("graffiti"));
+    g["category"] = json!("graffitis_tags_affiches_et_autocollants");
+    g["subcategory"] = json!(common::first_subcategory(
+        "graffitis_tags_affiches_et_autocollants"
+    ));
+    g["lon"] = json!(lon - 0.0002);
+    g["lat"] = json!(lat);
+    let graffiti_id = h.post_as(Some("app"), "/api/v1/reports", &g).json()["id"]
+        .as_i64()
+        .unwrap();
+    let bbox = format!(
+        "bbox={},{},{},{}",
+        lon - 0.001,
+        lat - 0.001,
+        lon + 0.001,
+        lat + 0.001
+    );
+    // Drawn and cached while all are open.
+    assert_eq!(point_features(&h, lon, lat, "").len(), 3);
+    for id in [closed_id, graffiti_id] {
+        let r = send(
+            &h,
+            Some("agent"),
+            "POST",
+            &format!("/api/v1/reports/{id}/status"),
+            Some(&json!({"status": "done", "note": "Fait"})),
+        );
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    let listed: Vec<i64> = h.get(&format!("/api/v1/reports?{bbox}")).json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        [graffiti_id, open_id],
+        "the closed one faded, graffiti stays"
+    );
+    let mut drawn: Vec<u64> = point_features(&h, lon, lat, "")
+        .iter()
+        .filter_map(|f| f.id)
+        .collect();
+    drawn.sort_unstable();
+    assert_eq!(
+        drawn,
+        [open_id, graffiti_id].map(|i| u64::try_from(i).unwrap())
+    );
+    // Still readable by id, and still counted in hexagons.
+    assert_eq!(
+        h.get(&format!("/api/v1/reports/{closed_id}")).json()["status"],
+        "done"
+    );
+    let z = 12_u8;
+    let n = f64::from(1_u32 << z);
+    let x = ((lon + 180.0) / 360.0 * n).floor();
+    let y = ((1.0 - f64::to_radians(lat).tan().asinh() / std::f64::consts::PI) / 2.0 * n).floor();
+    let hex = h.get(&format!("/tiles/reports/{z}/{x}/{y}.mvt"));
+    let total: i64 = decode(&hex.body)
+        .iter()
+        .filter(|l| l.name == "reports_h3")
+        .flat_map(|l| &l.features)
+        .map(|f| match f.properties["total"] {
+            Prop::Int(v) | Prop::SInt(v) => v,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(total, 3);
+}

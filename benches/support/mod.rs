@@ -38,6 +38,7 @@ pub fn synthetic_summaries(n: usize, seed: u64, closed_every: usize) -> Vec<Repo
             created_ms: r.created_at.unix_timestamp() * 1000,
             h3: h3_cell(r.location),
             districts: Districts::default(),
+            closed_ms: None,
         })
         .collect()
 }

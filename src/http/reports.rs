@@ -206,6 +206,7 @@ pub fn report_filter(app: &AppState, q: &ListQuery) -> Result<ReportFilter, ApiE
         from_ms,
         to_ms,
         only,
+        public: Some(app.public_view(OffsetDateTime::now_utc())),
     })
 }
 

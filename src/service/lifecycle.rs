@@ -399,6 +399,7 @@ impl App {
         self.lifecycle.set_state(id, state);
         let updated = ReportSummary {
             status: to,
+            closed_ms: state.closed_ms,
             ..summary
         };
         if to != from {
@@ -603,4 +604,30 @@ pub async fn create_key(
     };
     row.id = store.insert_key(row.clone()).await?;
     Ok((row, new.secret))
+}
+
+impl App {
+    /// What public maps and lists leave out at `now`: closed reports older
+    /// than their category's fading age (see [`crate::config::Config`]).
+    #[must_use]
+    pub fn public_view(&self, now: OffsetDateTime) -> crate::spatial::PublicView {
+        let min = |days: u32| days.saturating_mul(24 * 60);
+        let after_min: Vec<u32> = self
+            .taxonomy
+            .categories()
+            .iter()
+            .map(|c| {
+                self.config
+                    .fade_days_by_category
+                    .iter()
+                    .find(|(code, _)| *code == c.code)
+                    .map_or(min(self.config.fade_days), |(_, d)| min(*d))
+            })
+            .collect();
+        crate::spatial::PublicView {
+            now_min: u32::try_from(unix_ms(now).div_euclid(60_000)).unwrap_or(u32::MAX),
+            after_min: after_min.into(),
+            default_min: min(self.config.fade_days),
+        }
+    }
 }

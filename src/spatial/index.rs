@@ -24,6 +24,8 @@ pub struct ReportSummary {
     pub created_ms: i64,
     pub h3: u64,
     pub districts: Districts,
+    /// When it was closed (done, rejected, archived), if it is.
+    pub closed_ms: Option<i64>,
 }
 
 /// Compact storage form of a summary (the position lives in the tree).
@@ -36,6 +38,8 @@ struct Slot {
     category: u16,
     kind: Kind,
     status: Status,
+    /// See [`ReportPoint::closed_min`].
+    closed_min: u32,
     lon: f64,
     lat: f64,
 }
@@ -52,6 +56,7 @@ impl Slot {
             category: s.category.0,
             kind: s.kind,
             status: s.status,
+            closed_min: closed_min(s),
             lon: s.location.lon(),
             lat: s.location.lat(),
         }
@@ -68,8 +73,21 @@ impl Slot {
             created_ms: self.created_ms,
             h3: self.h3,
             districts: Districts(self.districts.map(|d| (d != NO_DISTRICT).then_some(d))),
+            closed_ms: (self.closed_min > 0).then(|| i64::from(self.closed_min) * 60_000),
         }
     }
+}
+
+/// The minute (since 1970) a closed report closed; its filing time when the
+/// closing time is unknown (imported closed reports); 0 when open.
+fn closed_min(s: &ReportSummary) -> u32 {
+    if s.status.is_open() {
+        return 0;
+    }
+    let ms = s.closed_ms.unwrap_or(s.created_ms);
+    u32::try_from(ms.div_euclid(60_000))
+        .unwrap_or(u32::MAX)
+        .max(1)
 }
 
 /// What an R-tree leaf holds about a report: the fields that spatial
@@ -88,6 +106,9 @@ pub struct ReportPoint {
     pub category: CategoryId,
     pub kind: Kind,
     pub status: Status,
+    /// For a closed report, the minute (since 1970) it closed, rounded
+    /// down; 0 while open. Fits the leaf's padding (still 48 bytes).
+    pub closed_min: u32,
 }
 
 impl ReportPoint {
@@ -100,7 +121,26 @@ impl ReportPoint {
             category: CategoryId(s.category),
             kind: s.kind,
             status: s.status,
+            closed_min: s.closed_min,
         }
+    }
+
+    /// Whether a closed report has faded from public maps and lists at
+    /// minute `now_min`, given the fading age of each category in minutes.
+    #[must_use]
+    pub fn faded(&self, view: &PublicView) -> bool {
+        self.closed_min > 0 && view.now_min >= self.fade_min(view)
+    }
+
+    /// The minute a closed report fades from public views.
+    #[must_use]
+    pub fn fade_min(&self, view: &PublicView) -> u32 {
+        self.closed_min.saturating_add(
+            view.after_min
+                .get(usize::from(self.category.0))
+                .copied()
+                .unwrap_or(view.default_min),
+        )
     }
 
     #[must_use]
@@ -165,6 +205,21 @@ pub struct ReportFilter {
     pub to_ms: Option<i64>,
     /// Only these reports (sorted ids), e.g. a campaign's contributions.
     pub only: Option<Arc<[ReportId]>>,
+    /// Leave out closed reports that have faded (public maps and lists;
+    /// statistics keep them).
+    pub public: Option<PublicView>,
+}
+
+/// What a public view leaves out: closed reports older than their
+/// category's fading age.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicView {
+    /// Minutes since 1970, now.
+    pub now_min: u32,
+    /// Fading age in minutes, by category id.
+    pub after_min: Arc<[u32]>,
+    /// For a category beyond `after_min`.
+    pub default_min: u32,
 }
 
 impl ReportFilter {
@@ -180,6 +235,7 @@ impl ReportFilter {
                 .only
                 .as_ref()
                 .is_none_or(|ids| ids.binary_search(&p.id).is_ok())
+            && self.public.as_ref().is_none_or(|v| !p.faded(v))
     }
 
     fn matches(&self, s: &Slot) -> bool {
@@ -567,6 +623,7 @@ impl ReportIndex {
         let from_counts = filter.from_ms.is_none()
             && filter.to_ms.is_none()
             && filter.only.is_none()
+            && filter.public.is_none()
             && HexAggregates::answers(res, filter.category, filter.status);
         if from_counts {
             self.hexes.cells_in(
@@ -670,6 +727,7 @@ mod tests {
             created_ms: id * 1000,
             h3: 0,
             districts: Districts::default(),
+            closed_ms: None,
         }
     }
 

@@ -19,7 +19,8 @@ mod projects;
 
 pub use hexagons::{HexAggregates, HexCounts};
 pub use index::{
-    Page, ReportFilter, ReportIndex, ReportIndexBuilder, ReportPoint, ReportSummary, TreeParams,
+    Page, PublicView, ReportFilter, ReportIndex, ReportIndexBuilder, ReportPoint, ReportSummary,
+    TreeParams,
 };
 pub use projects::{ProjectFilter, ProjectIndex};
 

@@ -26,6 +26,9 @@ pub struct CachedTile {
     pub body: Arc<[u8]>,
     /// Strong validator of the body.
     pub etag: Arc<str>,
+    /// The minute (since 1970) from which the tile is stale because a
+    /// closed report it shows fades then; `None`: never by itself.
+    pub expires_min: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -248,6 +251,7 @@ mod tests {
 
     fn tile(body: &[u8]) -> CachedTile {
         CachedTile {
+            expires_min: None,
             body: body.into(),
             etag: "e".into(),
         }

@@ -28,7 +28,7 @@ use crate::districts::DistrictRegistry;
 use crate::model::{Envelope, Kind, Layer, LonLat, Taxonomy};
 use crate::spatial::hexagons::AGGREGATED_RESOLUTIONS;
 use crate::spatial::{
-    HexCounts, ProjectFilter, ProjectIndex, ReportFilter, ReportIndex, ReportPoint,
+    HexCounts, ProjectFilter, ProjectIndex, PublicView, ReportFilter, ReportIndex, ReportPoint,
 };
 
 /// Most features one tile may hold (tippecanoe's limit): past it, report
@@ -263,6 +263,9 @@ pub struct DrawnTile {
     /// MVT bytes; empty when no layer has a feature.
     pub mvt: Vec<u8>,
     pub features: usize,
+    /// The earliest minute a closed report drawn here fades from public
+    /// maps (the tile is stale from then).
+    pub expires_min: Option<u32>,
 }
 
 /// Draws `tile`. The zoom must be served (the caller checks).
@@ -270,9 +273,10 @@ pub struct DrawnTile {
 pub fn draw(src: Sources<'_>, settings: &TileSettings, tile: TileId, q: &TileQuery) -> DrawnTile {
     let mut out = TileWriter::new();
     let mut features = 0;
+    let mut expires_min = None;
     for layer in &q.layers {
         features += match layer {
-            TileLayer::Reports => draw_reports(src, settings, tile, q, &mut out),
+            TileLayer::Reports => draw_reports(src, settings, tile, q, &mut out, &mut expires_min),
             TileLayer::Projects => draw_projects(src, tile, &q.projects, &mut out),
             TileLayer::Districts => {
                 draw_districts(src, tile, q.district_layer, q.district_date, &mut out)
@@ -280,6 +284,7 @@ pub fn draw(src: Sources<'_>, settings: &TileSettings, tile: TileId, q: &TileQue
         };
     }
     DrawnTile {
+        expires_min,
         mvt: out.finish(),
         features,
     }
@@ -291,18 +296,24 @@ fn draw_reports(
     tile: TileId,
     q: &TileQuery,
     out: &mut TileWriter,
+    expires_min: &mut Option<u32>,
 ) -> usize {
     let filter = &q.reports;
+    // Hexagons are statistics: faded reports stay in their counts.
+    let hex_filter = ReportFilter {
+        public: None,
+        ..filter.clone()
+    };
     if !settings.points_at(tile.z) {
-        return draw_hexagons(src, settings.hex_resolution(tile.z), tile, filter, out);
+        return draw_hexagons(src, settings.hex_resolution(tile.z), tile, &hex_filter, out);
     }
     if q.aggregate_reports {
-        return draw_hexagons(src, DENSE_TILE_HEX_RESOLUTION, tile, filter, out);
+        return draw_hexagons(src, DENSE_TILE_HEX_RESOLUTION, tile, &hex_filter, out);
     }
     let area = tile.buffered_bounds(BUFFER);
     let cap = settings.max_points.min(MAX_FEATURES);
     let mut layer = out.layer("reports", EXTENT);
-    let mut drawer = PointDrawer::new(tile, src.taxonomy, src.reports);
+    let mut drawer = PointDrawer::new(tile, src.taxonomy, src.reports, filter.public.as_ref());
     // Two ways to the same bytes (points in the tree's order, or hexagons
     // past the cap): a tile that looks dense collects its points first, so
     // that going over the cap wastes no encoding; any other tile draws each
@@ -344,8 +355,9 @@ fn draw_reports(
     };
     if too_many {
         layer.discard();
-        return draw_hexagons(src, DENSE_TILE_HEX_RESOLUTION, tile, filter, out);
+        return draw_hexagons(src, DENSE_TILE_HEX_RESOLUTION, tile, &hex_filter, out);
     }
+    *expires_min = drawer.next_fade;
     layer.len()
 }
 
@@ -379,6 +391,9 @@ struct PointDrawer<'a> {
     transform: TileTransform,
     taxonomy: &'a Taxonomy,
     reports: &'a ReportIndex,
+    public: Option<&'a PublicView>,
+    /// The earliest minute a drawn closed report fades.
+    next_fade: Option<u32>,
     kinds: [Option<Tag>; 2],
     /// By `Status as usize` and by category id.
     statuses: Vec<Option<Tag>>,
@@ -395,11 +410,18 @@ fn tag_at(table: &mut Vec<Option<Tag>>, i: usize, make: impl FnOnce() -> Tag) ->
 }
 
 impl<'a> PointDrawer<'a> {
-    fn new(tile: TileId, taxonomy: &'a Taxonomy, reports: &'a ReportIndex) -> Self {
+    fn new(
+        tile: TileId,
+        taxonomy: &'a Taxonomy,
+        reports: &'a ReportIndex,
+        public: Option<&'a PublicView>,
+    ) -> Self {
         Self {
             transform: tile.transform(),
             taxonomy,
             reports,
+            public,
+            next_fade: None,
             kinds: [None; 2],
             statuses: Vec::new(),
             categories: Vec::new(),
@@ -426,6 +448,12 @@ impl<'a> PointDrawer<'a> {
             )
         });
         let at = self.transform.project(p.lon(), p.lat());
+        if p.closed_min > 0
+            && let Some(view) = self.public
+        {
+            let fade = p.fade_min(view);
+            self.next_fade = Some(self.next_fade.map_or(fade, |f| f.min(fade)));
+        }
         // Absent means none: most reports have no support.
         match self.reports.supports(p.id) {
             0 => layer.point_tagged(
@@ -634,6 +662,7 @@ mod tests {
                     created_ms: 0,
                     h3: h3_cell(at),
                     districts: Districts::default(),
+                    closed_ms: None,
                 }
             })
             .collect();

@@ -39,8 +39,18 @@ pub fn seeded_harness() -> &'static Harness {
     H.get_or_init(|| Harness::new(true))
 }
 
+/// An application of its own (unseeded), with a configuration edited by
+/// the test (e.g. a fading age of 0 days).
+pub fn custom_harness(edit: impl FnOnce(&mut Config)) -> Harness {
+    Harness::with(false, edit)
+}
+
 impl Harness {
     fn new(seed: bool) -> Self {
+        Self::with(seed, |_| {})
+    }
+
+    fn with(seed: bool, edit: impl FnOnce(&mut Config)) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -49,6 +59,7 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::new(dir.path().to_path_buf());
         config.seed_reports = seed;
+        edit(&mut config);
         let app = Arc::new(rt.block_on(civicmap::boot::open(config)).unwrap());
         let router = civicmap::http::router(Arc::clone(&app));
         let mut keys = std::collections::HashMap::new();
