@@ -39,7 +39,10 @@
 //! its extent (the centre of the box around its addresses; for an open space,
 //! whose numbers run around it, the middle of the space), or at its address
 //! nearest to a second street named in the query; a street without addresses
-//! at the streets file's point.
+//! at the streets file's point. A street-level match that exists only outside
+//! the arrondissements asked (a bridge, which the BAN gives to one bank) is
+//! placed halfway between its point and the nearest address of the
+//! arrondissements asked, when that is within 300 m.
 
 mod forward;
 mod index;

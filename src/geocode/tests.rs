@@ -478,6 +478,47 @@ fn a_square_keeps_a_number_it_lacks_at_its_centre_even_when_a_street_at_its_corn
     assert_eq!(m.precision, MatchPrecision::Street);
 }
 
+/// Pont des Invalides, which the BAN gives to the 8th with one point on the
+/// 8th's bank (a corner of Cours Albert Ier next to it); across the Seine,
+/// the 7th's Port du Gros Caillou and Quai d'Orsay; Rue de la Lune in the
+/// 2nd, 2 km away.
+const BRIDGE: &str = "\
+3,,Pont des Invalides,PONT DES INVALIDES,75008,75108,2.310218,48.864259
+1,x,Cours Albert Ier,COURS ALBERT IER,75008,75108,2.309585,48.864268
+2,,Port du Gros Caillou,PORT DU GROS CAILLOU,75007,75107,2.30993,48.863033
+42,,Quai d'Orsay,QUAI D ORSAY,75007,75107,2.310729,48.862923
+26,,Rue de la Lune,RUE DE LA LUNE,75002,75102,2.349206,48.869892
+";
+
+#[test]
+fn a_way_found_only_outside_the_arrondissement_asked_lands_halfway_to_it() {
+    let g = geocoder_of(BRIDGE);
+    let top = |q: &str, code: &str| g.forward(q, &[code], 1).remove(0);
+    let own = ll(2.310218, 48.864259);
+    // In its own arrondissement: its point.
+    let m = top("Pont des Invalides, 75008 PARIS", "75108");
+    assert_eq!(m.location, own);
+    // From the 7th: halfway between its point and the 7th's nearest
+    // address, the middle of the bridge.
+    let m = top("Pont des Invalides, 75007 PARIS", "75107");
+    assert_eq!(m.label, "Pont des Invalides 75008 Paris");
+    assert_eq!(m.precision, MatchPrecision::Street);
+    assert_eq!(
+        (m.citycode.as_str(), m.postcode.as_str()),
+        ("75108", "75008")
+    );
+    let halfway = ll((2.310218 + 2.30993) / 2.0, (48.864259 + 48.863033) / 2.0);
+    assert!(m.location.distance_m(halfway) < 0.01, "{:?}", m.location);
+    assert!(m.score < top("Pont des Invalides", "75108").score);
+    // The 2nd is not across its end: its point.
+    assert_eq!(
+        top("Pont des Invalides, 75002 PARIS", "75102").location,
+        own
+    );
+    // A number is not moved.
+    assert_eq!(top("3 Pont des Invalides", "75107").location, own);
+}
+
 /// Rue du Nord (18th) and Rue du Nil (2nd) both begin with `Rue du N`.
 const CUT_SHORT: &str = "\
 1,,Rue du Nil,RUE DU NIL,75002,75102,2.348269,48.867801
