@@ -8,7 +8,7 @@
 //! the fuzzy pass scores the names sharing a word, or a word one edit away,
 //! with the query.
 
-use super::index::{FUZZY_MIN_CHARS, Index, KeyKind};
+use super::index::{FUZZY_MIN_CHARS, Index, KeyKind, unit_vector};
 use super::text::{
     canonical, edit_distance_at_most, is_city_noise, is_locator_word, is_number_sign, is_stop_word,
     is_street_type, single_deletions, tokenize,
@@ -70,6 +70,11 @@ const NEXT_DOOR_FACTOR: f64 = 0.75;
 const CROSSING_MAX_M: f64 = 60.0;
 /// At most this many other names are tried as the crossing street.
 const MAX_CROSSING_TRIES: usize = 4;
+/// A street-level match found only outside the arrondissements asked is
+/// placed halfway to their nearest address if that is within this many
+/// metres (a bridge across the Seine is at most about 250 m long); farther,
+/// the arrondissement asked is not across the way's end.
+const OTHER_END_MAX_M: f64 = 300.0;
 /// Metres per degree of latitude (mean).
 const METRES_PER_DEGREE: f64 = 111_195.0;
 
@@ -184,6 +189,15 @@ fn rep_code(s: &str, glued: bool) -> Option<Rep> {
 }
 
 impl Query {
+    /// The arrondissements asked, by the caller's codes and the text together.
+    fn area(&self, param_area: Option<u32>) -> u32 {
+        match (param_area, self.area) {
+            (Some(a), Some(b)) => a & b,
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => ALL_ARRONDISSEMENTS,
+        }
+    }
+
     pub(crate) fn parse(text: &str) -> Self {
         let text = text
             .char_indices()
@@ -464,6 +478,11 @@ impl Index {
             let mut m = self.to_match(s.street, s.placement.address, s.score);
             if let Some(a) = s.at {
                 m.location = self.addresses[a as usize].location;
+            } else if s.placement.address.is_none()
+                && !s.in_area
+                && let Some(p) = self.halfway_to_area(m.location, q.area(param_area))
+            {
+                m.location = p;
             }
             if let (Some(p), Some(h)) = (s.placement.interpolated, s.number) {
                 let street = &self.streets[s.street as usize];
@@ -575,6 +594,27 @@ impl Index {
                 return;
             }
         }
+    }
+
+    /// A way matched at street level that exists only outside the
+    /// arrondissements asked (`Pont des Invalides, 75007`: the BAN gives the
+    /// bridge to the 8th and its one point is on the 8th's bank) joins them
+    /// to its own: the resident stands on it, between its point and the
+    /// arrondissement asked. The point halfway between the way's point `p` and
+    /// the nearest address of `area`, if that address is within
+    /// [`OTHER_END_MAX_M`].
+    fn halfway_to_area(&self, p: LonLat, area: u32) -> Option<LonLat> {
+        for n in self.tree.nearest_neighbor_iter(&unit_vector(p)) {
+            let a = &self.addresses[n.data as usize];
+            if p.distance_m(a.location) > OTHER_END_MAX_M {
+                return None;
+            }
+            if area & (1 << self.streets[a.street as usize].arrondissement) != 0 {
+                let q = a.location;
+                return LonLat::new((p.lon() + q.lon()) / 2.0, (p.lat() + q.lat()) / 2.0).ok();
+            }
+        }
+        None
     }
 
     /// The address of street `a` nearest to an address of street `b`, with
@@ -949,11 +989,7 @@ impl Index {
     /// arrondissements asked. Tried only when no name explains the whole query.
     fn truncated_candidates(&self, q: &Query, param_area: Option<u32>, out: &mut Vec<Candidate>) {
         let t = &q.tokens;
-        let area = match (param_area, q.area) {
-            (Some(a), Some(b)) => a & b,
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => ALL_ARRONDISSEMENTS,
-        };
+        let area = q.area(param_area);
         for start in 0..t.len() {
             if t[start].kind != Kind::Word || !is_street_type(&t[start].canon) {
                 continue;

@@ -34,11 +34,15 @@ pub(crate) struct Street {
     pub(crate) citycode: Box<str>,
     /// Arrondissement number 1..=20 from the INSEE code, 0 if unknown.
     pub(crate) arrondissement: u8,
+    /// Where a street-level match lands: the address nearest the middle of
+    /// the street's extent ([`middle_address`]), or for a street without
+    /// addresses the streets file's point.
     pub(crate) point: LonLat,
     /// Indexes into `addresses`, sorted by number then suffix (plain first).
     pub(crate) numbers: Vec<u32>,
     /// For an open space (a `Place` …) with addresses: the address nearest
-    /// the centre of its addresses, which is also its `point`.
+    /// the centre of its addresses, which is also its `point` (a number it
+    /// lacks lands there too).
     pub(crate) centre: Option<u32>,
 }
 
@@ -232,7 +236,6 @@ struct Builder {
     addresses: Vec<Address>,
     streets: Vec<Street>,
     afnor: Vec<Box<str>>,
-    has_point: Vec<bool>,
     groups: HashMap<Box<str>, u32>,
 }
 
@@ -253,7 +256,6 @@ impl Builder {
             centre: None,
         });
         self.afnor.push(afnor.into());
-        self.has_point.push(false);
         self.groups.insert(key.into(), id);
         id
     }
@@ -267,7 +269,6 @@ pub(crate) fn build(
         addresses: Vec::with_capacity(160_000),
         streets: Vec::with_capacity(8_000),
         afnor: Vec::with_capacity(8_000),
-        has_point: Vec::with_capacity(8_000),
         groups: HashMap::with_capacity(8_000),
     };
     read_addresses(&mut b, addresses_csv)?;
@@ -280,7 +281,6 @@ pub(crate) fn build(
         addresses,
         mut streets,
         afnor,
-        has_point,
         ..
     } = b;
     for (i, a) in addresses.iter().enumerate() {
@@ -288,18 +288,17 @@ pub(crate) fn build(
             s.numbers.push(u32::try_from(i).unwrap_or(u32::MAX));
         }
     }
-    for (s, has_point) in streets.iter_mut().zip(&has_point) {
+    for s in &mut streets {
         s.numbers.sort_by(|&x, &y| {
             let (x, y) = (&addresses[x as usize], &addresses[y as usize]);
             (x.numero, &x.rep).cmp(&(y.numero, &y.rep))
         });
-        if FoldedName::new(&s.name).is_open_space() {
-            s.centre = centre_address(s, &addresses);
+        let middle = middle_address(s, &addresses);
+        if let Some(m) = middle {
+            s.point = addresses[m as usize].location;
         }
-        if let Some(c) = s.centre {
-            s.point = addresses[c as usize].location;
-        } else if !has_point {
-            s.point = representative_point(s, &addresses);
+        if FoldedName::new(&s.name).is_open_space() {
+            s.centre = middle;
         }
     }
     let (names, keys, vocabulary) = build_names(&streets, &afnor);
@@ -481,46 +480,18 @@ fn read_streets(b: &mut Builder, reader: impl Read) -> Result<(), GeocodeError> 
         ];
         let point = location(f, &rec, c_lon, c_lat)?;
         group_key(&mut key, fields);
-        let id = b.street_id(&key, fields, point);
-        if let (Some(s), Some(flag)) = (
-            b.streets.get_mut(id as usize),
-            b.has_point.get_mut(id as usize),
-        ) {
-            s.point = point;
-            *flag = true;
-        }
+        b.street_id(&key, fields, point);
     }
     Ok(())
 }
 
-/// For a street missing from the streets file: the address nearest to the
-/// median of its addresses (the streets file's own method).
-fn representative_point(s: &Street, addresses: &[Address]) -> LonLat {
-    let pts: Vec<LonLat> = s
-        .numbers
-        .iter()
-        .map(|&i| addresses[i as usize].location)
-        .collect();
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(0.0)
-    };
-    let Ok(m) = LonLat::new(
-        median(pts.iter().map(|p| p.lon()).collect()),
-        median(pts.iter().map(|p| p.lat()).collect()),
-    ) else {
-        return s.point;
-    };
-    pts.into_iter()
-        .min_by(|a, b| a.distance_m(m).total_cmp(&b.distance_m(m)))
-        .unwrap_or(s.point)
-}
-
-/// The address of `s` nearest the centre of the box around its addresses.
-/// The numbers of a square run around it, so this is the middle of the
-/// square; the median of the addresses (the streets file's point) falls on
-/// one of its sides.
-fn centre_address(s: &Street, addresses: &[Address]) -> Option<u32> {
+/// The address of `s` nearest the centre of the box around its addresses:
+/// the middle of the street's extent, where a street named without a number
+/// is placed. The streets file's point is the address nearest the median of
+/// the addresses' longitudes and latitudes, which falls where the numbers
+/// are dense (one end of a boulevard whose other end runs along a park, one
+/// side of a square whose numbers run around it) rather than in the middle.
+fn middle_address(s: &Street, addresses: &[Address]) -> Option<u32> {
     let location = |i: &u32| addresses[*i as usize].location;
     let (mut west, mut east) = (f64::INFINITY, f64::NEG_INFINITY);
     let (mut south, mut north) = (f64::INFINITY, f64::NEG_INFINITY);

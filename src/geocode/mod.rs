@@ -35,9 +35,14 @@
 //! not call a remote geocoder. Every location it returns is derived from the
 //! BAN alone: a BAN address point, except for a number the BAN lacks, placed
 //! on the straight line between the two BAN addresses that frame it. A
-//! street-level match is placed at the street's representative address (for
-//! an open space, its address nearest the centre of its addresses), or at its
-//! address nearest to a second street named in the query.
+//! street-level match is placed at the street's address nearest the middle of
+//! its extent (the centre of the box around its addresses; for an open space,
+//! whose numbers run around it, the middle of the space), or at its address
+//! nearest to a second street named in the query; a street without addresses
+//! at the streets file's point. A street-level match that exists only outside
+//! the arrondissements asked (a bridge, which the BAN gives to one bank) is
+//! placed halfway between its point and the nearest address of the
+//! arrondissements asked, when that is within 300 m.
 
 mod forward;
 mod index;
@@ -88,8 +93,9 @@ pub enum MatchPrecision {
     /// A BAN address point (the one asked for, or the nearest number of the
     /// street), or a number the BAN lacks interpolated between its neighbours.
     HouseNumber,
-    /// The street's representative point (no number asked, the street has
-    /// none, or an open space lacks the number asked).
+    /// The street's point: its address nearest the middle of its extent (no
+    /// number asked, the street has none, or an open space lacks the number
+    /// asked).
     Street,
 }
 

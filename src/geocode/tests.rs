@@ -85,9 +85,10 @@ const ADDRESSES: &str = "numero,rep,nom_voie,nom_afnor,code_postal,code_insee,lo
 40,,Rue de l'Yvette,RUE DE L YVETTE,75016,75116,2.265779,48.853906\n\
 42,,Rue de l'Yvette,RUE DE L YVETTE,75016,75116,2.265625,48.853997\n";
 
-/// Four streets have their representative point; Rue Sorbier and the others
-/// have none (computed); the footbridge has no address at all. Place du
-/// Brésil's point (its address 3) is on one side of the square.
+/// Four streets have their representative point (which their addresses
+/// override); Rue Sorbier and the others have none; the footbridge has no
+/// address at all, so the file's point is its only one. Place du Brésil's
+/// point (its address 3) is on one side of the square.
 const STREETS: &str = "nom_voie,nom_afnor,code_postal,code_insee,id_fantoir,n_adresses,numero_min,numero_max,lon,lat\n\
 Rue Jean Nicot,RUE JEAN NICOT,75007,75107,75107_4935,30,1,26,2.307238,48.860548\n\
 Rue de la Lune,RUE DE LA LUNE,75002,75102,75102_5850,42,1,43,2.350073,48.869811\n\
@@ -214,11 +215,12 @@ fn a_range_of_numbers_takes_the_first() {
 }
 
 #[test]
-fn a_street_only_query_lands_on_the_street_point() {
+fn a_street_only_query_lands_on_an_address_of_the_street() {
     let m = best("Rue Jean Nicot");
     assert_eq!(m.label, "Rue Jean Nicot 75007 Paris");
     assert_eq!(m.precision, MatchPrecision::Street);
-    assert_eq!(m.location, ll(2.307238, 48.860548));
+    // Its 3, in the middle of its five addresses (1 to 3 ter).
+    assert_eq!(m.location, ll(2.306696, 48.861844));
     assert_eq!(
         (m.citycode.as_str(), m.postcode.as_str()),
         ("75107", "75007")
@@ -227,9 +229,45 @@ fn a_street_only_query_lands_on_the_street_point() {
     let m = best("rue sorbier");
     assert_eq!(m.precision, MatchPrecision::Street);
     assert!(m.location.distance_m(ll(2.391627, 48.866486)) < 50.0);
-    // Only in the streets file.
+    // Only in the streets file: its point there.
     let m = best("Passerelle Simone de Beauvoir, 75012 PARIS");
     assert_eq!(m.label, "Passerelle Simone de Beauvoir 75012 Paris");
+    assert_eq!(m.location, ll(2.380278, 48.835333));
+}
+
+/// A street whose numbers crowd at its west end (1 to 11 within 75 m), then
+/// run 290 m east along a park (13, 15), as the streets file places it: at
+/// its address nearest the median of the longitudes and latitudes, 9.
+const CROWDED_AT_ONE_END: &str = "\
+1,,Rue du Parc,RUE DU PARC,75012,75112,2.4000,48.8400
+3,,Rue du Parc,RUE DU PARC,75012,75112,2.4002,48.8400
+5,,Rue du Parc,RUE DU PARC,75012,75112,2.4004,48.8400
+7,,Rue du Parc,RUE DU PARC,75012,75112,2.4006,48.8400
+9,,Rue du Parc,RUE DU PARC,75012,75112,2.4008,48.8400
+11,,Rue du Parc,RUE DU PARC,75012,75112,2.4010,48.8400
+13,,Rue du Parc,RUE DU PARC,75012,75112,2.4030,48.8401
+15,,Rue du Parc,RUE DU PARC,75012,75112,2.4050,48.8401
+";
+
+#[test]
+fn a_street_named_without_a_number_lands_at_its_address_nearest_the_middle_of_its_extent() {
+    let addresses = format!(
+        "numero,rep,nom_voie,nom_afnor,code_postal,code_insee,lon,lat\n{CROWDED_AT_ONE_END}"
+    );
+    let streets = "nom_voie,nom_afnor,code_postal,code_insee,lon,lat\n\
+        Rue du Parc,RUE DU PARC,75012,75112,2.4008,48.8400\n";
+    let g = Geocoder::from_readers(addresses.as_bytes(), streets.as_bytes()).unwrap();
+    let m = g
+        .forward("Rue du Parc, 75012 PARIS", &["75112"], 1)
+        .remove(0);
+    assert_eq!(m.label, "Rue du Parc 75012 Paris");
+    assert_eq!(m.precision, MatchPrecision::Street);
+    // The box around its addresses spans 2.4000 to 2.4050: its middle is
+    // nearest 13, not in the crowd at the west end.
+    assert_eq!(m.location, ll(2.4030, 48.8401));
+    // A number it has is still its own address.
+    let m = g.forward("9 Rue du Parc", &["75112"], 1).remove(0);
+    assert_eq!(m.location, ll(2.4008, 48.8400));
 }
 
 #[test]
@@ -438,6 +476,47 @@ fn a_square_keeps_a_number_it_lacks_at_its_centre_even_when_a_street_at_its_corn
         .remove(0);
     assert_eq!(m.label, "Place Charles Fillion 75017 Paris");
     assert_eq!(m.precision, MatchPrecision::Street);
+}
+
+/// Pont des Invalides, which the BAN gives to the 8th with one point on the
+/// 8th's bank (a corner of Cours Albert Ier next to it); across the Seine,
+/// the 7th's Port du Gros Caillou and Quai d'Orsay; Rue de la Lune in the
+/// 2nd, 2 km away.
+const BRIDGE: &str = "\
+3,,Pont des Invalides,PONT DES INVALIDES,75008,75108,2.310218,48.864259
+1,x,Cours Albert Ier,COURS ALBERT IER,75008,75108,2.309585,48.864268
+2,,Port du Gros Caillou,PORT DU GROS CAILLOU,75007,75107,2.30993,48.863033
+42,,Quai d'Orsay,QUAI D ORSAY,75007,75107,2.310729,48.862923
+26,,Rue de la Lune,RUE DE LA LUNE,75002,75102,2.349206,48.869892
+";
+
+#[test]
+fn a_way_found_only_outside_the_arrondissement_asked_lands_halfway_to_it() {
+    let g = geocoder_of(BRIDGE);
+    let top = |q: &str, code: &str| g.forward(q, &[code], 1).remove(0);
+    let own = ll(2.310218, 48.864259);
+    // In its own arrondissement: its point.
+    let m = top("Pont des Invalides, 75008 PARIS", "75108");
+    assert_eq!(m.location, own);
+    // From the 7th: halfway between its point and the 7th's nearest
+    // address, the middle of the bridge.
+    let m = top("Pont des Invalides, 75007 PARIS", "75107");
+    assert_eq!(m.label, "Pont des Invalides 75008 Paris");
+    assert_eq!(m.precision, MatchPrecision::Street);
+    assert_eq!(
+        (m.citycode.as_str(), m.postcode.as_str()),
+        ("75108", "75008")
+    );
+    let halfway = ll((2.310218 + 2.30993) / 2.0, (48.864259 + 48.863033) / 2.0);
+    assert!(m.location.distance_m(halfway) < 0.01, "{:?}", m.location);
+    assert!(m.score < top("Pont des Invalides", "75108").score);
+    // The 2nd is not across its end: its point.
+    assert_eq!(
+        top("Pont des Invalides, 75002 PARIS", "75102").location,
+        own
+    );
+    // A number is not moved.
+    assert_eq!(top("3 Pont des Invalides", "75107").location, own);
 }
 
 /// Rue du Nord (18th) and Rue du Nil (2nd) both begin with `Rue du N`.
