@@ -12,7 +12,8 @@ mod lifecycle;
 
 pub use campaigns::{Campaign, Campaigns, DEFAULT_NEAR_M, NewCampaign, Perimeter};
 pub use lifecycle::{
-    Caller, EVENT_PAGE, Lifecycle, MAX_NOTE_CHARS, PublicEvent, ReportState, create_key,
+    Caller, EVENT_PAGE, KEY_CACHE_TTL, Lifecycle, MAX_NOTE_CHARS, PublicEvent, ReportState,
+    create_key,
 };
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};

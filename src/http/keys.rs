@@ -95,11 +95,7 @@ pub async fn revoke(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad("id", "key id must be an integer"))?;
-    let done = app
-        .store()
-        .revoke_key(id, crate::service::unix_ms(time::OffsetDateTime::now_utc()))
-        .await
-        .map_err(crate::service::ServiceError::from)?;
+    let done = app.revoke_key(id).await?;
     if done {
         Ok(StatusCode::NO_CONTENT)
     } else {
