@@ -9,12 +9,14 @@
 
 mod campaigns;
 mod lifecycle;
+mod photos;
 
 pub use campaigns::{Campaign, Campaigns, DEFAULT_NEAR_M, NewCampaign, Perimeter};
 pub use lifecycle::{
     Caller, EVENT_PAGE, KEY_CACHE_TTL, Lifecycle, MAX_NOTE_CHARS, PublicEvent, ReportState,
     create_key,
 };
+pub use photos::{MAX_AFTER_PHOTOS, PHOTOS_DIR, PhotoInfo, SANITISE_PERMITS};
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
@@ -55,6 +57,13 @@ pub enum ServiceError {
     /// A valid key whose role may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// An upload over a size limit (a photo over 10 MiB).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// An upload of a type that is not accepted (not an image, or an image
+    /// type that is not decoded here).
+    #[error("{0}")]
+    UnsupportedMedia(String),
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("internal: {0}")]

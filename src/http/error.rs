@@ -34,6 +34,13 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("expected Content-Type: application/json")]
     UnsupportedMediaType,
+    /// 413 with its own message (a photo over the size limit).
+    #[error("{0}")]
+    TooLarge(String),
+    /// 415 with its own message (an upload that is not an accepted image,
+    /// or a body that is not `multipart/form-data`).
+    #[error("{0}")]
+    UnsupportedMedia(String),
     /// A server-side failure; the cause is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -65,6 +72,8 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -85,6 +94,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
             ServiceError::NotFound(m) => ApiError::NotFound(m),
             ServiceError::Conflict(m) => ApiError::Conflict(m),
+            ServiceError::PayloadTooLarge(m) => ApiError::TooLarge(m),
+            ServiceError::UnsupportedMedia(m) => ApiError::UnsupportedMedia(m),
             ServiceError::Store(_) | ServiceError::Internal(_) => ApiError::Internal(e.to_string()),
         }
     }
@@ -106,6 +117,8 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(_) => ("conflict", None, self.to_string()),
             ApiError::PayloadTooLarge { .. } => ("payload_too_large", None, self.to_string()),
             ApiError::UnsupportedMediaType => ("unsupported_media_type", None, self.to_string()),
+            ApiError::TooLarge(_) => ("payload_too_large", None, self.to_string()),
+            ApiError::UnsupportedMedia(_) => ("unsupported_media_type", None, self.to_string()),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "request failed");
                 ("internal", None, "internal error".to_owned())

@@ -11,6 +11,7 @@ mod events;
 mod extract;
 mod keys;
 mod lifecycle;
+mod photos;
 mod projects;
 mod reports;
 mod tiles;
@@ -46,6 +47,12 @@ pub fn router(app: AppState) -> Router {
         .route("/reports/{id}/notes", post(lifecycle::add_note))
         .route("/reports/{id}/duplicate", post(lifecycle::mark_duplicate))
         .route("/reports/{id}/supports", post(lifecycle::support))
+        .route(
+            "/reports/{id}/photos",
+            get(photos::list)
+                .post(photos::upload)
+                .layer(DefaultBodyLimit::max(photos::MAX_UPLOAD_REQUEST_BYTES)),
+        )
         .route("/campaigns", get(campaigns::list).post(campaigns::create))
         .route("/campaigns/{id}", get(campaigns::one))
         .route("/campaigns/{id}/close", post(campaigns::close))
@@ -63,6 +70,7 @@ pub fn router(app: AppState) -> Router {
         .route("/geocode/reverse", get(districts::reverse));
     Router::new()
         .route("/health", get(health))
+        .route("/photos/{name}", get(photos::file))
         .route("/tiles", get(tiles::catalog))
         .route("/tiles/{name}", get(tiles::tilejson))
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))

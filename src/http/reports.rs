@@ -59,7 +59,7 @@ pub async fn create(
 pub async fn one(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<ReportJson>, ApiError> {
+) -> Result<Json<super::photos::ReportWithPhotosJson>, ApiError> {
     let id: i64 = id
         .parse()
         .ok()
@@ -69,7 +69,10 @@ pub async fn one(
         .report(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no report {id}")))?;
-    Ok(Json(ReportJson::new(&app, &r, nearest.as_ref())))
+    let report = ReportJson::new(&app, &r, nearest.as_ref());
+    Ok(Json(
+        super::photos::ReportWithPhotosJson::new(&app, report).await?,
+    ))
 }
 
 /// Query of `GET /api/v1/reports`.

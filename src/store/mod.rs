@@ -41,6 +41,7 @@
 
 mod error;
 mod lifecycle;
+pub mod photos;
 mod rows;
 mod sqlite;
 mod writer;
