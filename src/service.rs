@@ -9,11 +9,13 @@
 
 mod campaigns;
 mod lifecycle;
+mod open311;
 
 pub use campaigns::{Campaign, Campaigns, DEFAULT_NEAR_M, NewCampaign, Perimeter};
 pub use lifecycle::{
     Caller, EVENT_PAGE, Lifecycle, MAX_NOTE_CHARS, PublicEvent, ReportState, create_key,
 };
+pub use open311::{OPEN311_UPDATE_KINDS, RequestEvent, RequestRecord};
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 

@@ -41,6 +41,7 @@
 
 mod error;
 mod lifecycle;
+mod open311;
 mod rows;
 mod sqlite;
 mod writer;
