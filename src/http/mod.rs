@@ -11,6 +11,7 @@ mod events;
 mod extract;
 mod keys;
 mod lifecycle;
+mod open311;
 mod photos;
 mod projects;
 mod reports;
@@ -75,6 +76,7 @@ pub fn router(app: AppState) -> Router {
         .route("/tiles/{name}", get(tiles::tilejson))
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
         .nest("/api/v1", api)
+        .nest("/open311/v2", open311::routes())
         .merge(viewer::routes())
         .fallback(not_found)
         .with_state(app)

@@ -41,6 +41,7 @@
 
 mod error;
 mod lifecycle;
+mod open311;
 pub mod photos;
 mod rows;
 mod sqlite;

@@ -9,13 +9,14 @@ use crate::store::lifecycle::{
     CampaignRow, Changed, EventRow, KeyRow, ReportChange, StateRow, Supported,
 };
 
-const EVENT_COLUMNS: &str = "id, report_id, at_ms, kind, status, note, author, duplicate_of, photo";
+pub(super) const EVENT_COLUMNS: &str =
+    "id, report_id, at_ms, kind, status, note, author, duplicate_of, photo";
 const KEY_COLUMNS: &str = "id, name, role, prefix, hash, created_at_ms, revoked_at_ms";
 const STATE_COLUMNS: &str = "report_id, updated_at_ms, closed_at_ms, duplicate_of, supports";
 const CAMPAIGN_COLUMNS: &str = "id, slug, title, question, categories, starts_at_ms, ends_at_ms, \
                                 district, perimeter, created_by, created_at_ms";
 
-fn event_from_row(r: &SqliteRow) -> Result<EventRow, sqlx::Error> {
+pub(super) fn event_from_row(r: &SqliteRow) -> Result<EventRow, sqlx::Error> {
     Ok(EventRow {
         id: r.try_get(0)?,
         report_id: r.try_get(1)?,

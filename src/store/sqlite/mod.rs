@@ -30,6 +30,7 @@ use sqlx::{AssertSqlSafe, Row as _, SqlitePool};
 
 mod index_scan;
 mod lifecycle;
+mod open311;
 mod photos;
 
 use super::error::StoreError;

@@ -1,0 +1,39 @@
+//! The two event-log reads of the Open311 edge: the updates of a time
+//! window (mySociety's `GET servicerequestupdates`) and the timelines of a
+//! page of reports at once (`extensions=true`).
+
+use super::{Backend, EventRow, Store, StoreError};
+
+impl Store {
+    /// Events of the given kinds whose time lies in `from_ms..=to_ms`,
+    /// oldest first (ties by id), skipping `offset`, at most `limit`.
+    ///
+    /// The log has no index on time: this reads the whole event table,
+    /// which stays small (one row per change, not per report).
+    ///
+    /// # Errors
+    /// As [`Store::report`].
+    pub async fn events_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        kinds: &[&str],
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.events_between(from_ms, to_ms, kinds, offset, limit).await,
+        }
+    }
+
+    /// The timelines of these reports, by report id then event id (one
+    /// query for a whole page).
+    ///
+    /// # Errors
+    /// As [`Store::report`].
+    pub async fn events_of_reports(&self, ids: &[i64]) -> Result<Vec<EventRow>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.events_of_reports(ids).await,
+        }
+    }
+}
