@@ -17,7 +17,7 @@ pub use lifecycle::{
     Caller, EVENT_PAGE, KEY_CACHE_TTL, Lifecycle, MAX_NOTE_CHARS, PublicEvent, ReportState,
     create_key,
 };
-pub use open311::{OPEN311_UPDATE_KINDS, RequestEvent, RequestRecord};
+pub use open311::{OPEN311_UPDATE_KINDS, RequestRecord};
 pub use photos::{MAX_AFTER_PHOTOS, PHOTOS_DIR, PhotoInfo, SANITISE_PERMITS};
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};

@@ -158,11 +158,7 @@ impl ReportJson {
             created_at: rfc3339(r.created_at),
             status: r.status.as_str(),
             open: r.status.is_open(),
-            updated_at: rfc3339(
-                crate::service::from_unix_ms(state.updated_ms)
-                    .filter(|t| *t > r.created_at)
-                    .unwrap_or(r.created_at),
-            ),
+            updated_at: rfc3339(state.updated_at(r.created_at)),
             closed_at: state
                 .closed_ms
                 .filter(|_| !r.status.is_open())

@@ -67,7 +67,7 @@ use crate::open311::{
     parse_updates_query, request_update, requested_kind, requested_subcategory, service_definition,
     service_request, services,
 };
-use crate::service::{App, Caller, Codec, NewReport, RequestEvent, RequestRecord, ServiceError};
+use crate::service::{App, Caller, Codec, NewReport, PublicEvent, RequestRecord, ServiceError};
 
 /// When the discovery document last changed.
 const CHANGESET: OffsetDateTime = datetime!(2026-12-05 00:00 UTC);
@@ -551,7 +551,7 @@ async fn requests(
 fn request_extensions(
     codec: &Codec<'_>,
     rec: &RequestRecord,
-    timeline: Vec<RequestEvent>,
+    timeline: Vec<PublicEvent>,
 ) -> RequestExtensions {
     let district = |layer: Layer| {
         rec.report

@@ -90,6 +90,17 @@ pub struct ReportState {
     pub supports: u32,
 }
 
+impl ReportState {
+    /// When a report filed at `created` last changed: its filing, or its
+    /// last change of state, note or support.
+    #[must_use]
+    pub fn updated_at(&self, created: OffsetDateTime) -> OffsetDateTime {
+        from_unix_ms(self.updated_ms)
+            .filter(|t| *t > created)
+            .unwrap_or(created)
+    }
+}
+
 impl From<&StateRow> for ReportState {
     fn from(s: &StateRow) -> Self {
         Self {
@@ -575,7 +586,7 @@ impl App {
             .collect())
     }
 
-    fn public_event(
+    pub(crate) fn public_event(
         &self,
         e: &EventRow,
         report: Option<ReportSummary>,

@@ -8,33 +8,15 @@ use std::collections::HashMap;
 
 use time::OffsetDateTime;
 
-use super::{App, Caller, ReportState, ServiceError, from_unix_ms, unix_ms};
-use crate::model::{Action, CategoryId, Report, ReportId, Status};
+use super::{App, Caller, PublicEvent, ReportState, ServiceError, unix_ms};
+use crate::model::{Action, CategoryId, Report, ReportId};
 use crate::open311::{RequestFilter, RequestStatus, UpdateStatus, status_for_update};
 use crate::spatial::{ReportFilter, ReportSummary};
-use crate::store::EventRow;
 
 /// The event kinds that are updates of a request by the city (mySociety's
 /// service request updates): changes of state, duplicates and notes. Not
 /// `created` (the request itself), `support` (residents) or `photo`.
 pub const OPEN311_UPDATE_KINDS: [&str; 3] = ["status", "duplicate", "note"];
-
-/// One entry of a report's public timeline, as the Open311 edge shows it
-/// (a note, or an update). No personal data: the author is an API key's
-/// name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestEvent {
-    /// The event's id in the public event stream (the `update_id`).
-    pub id: i64,
-    pub report_id: ReportId,
-    pub at: OffsetDateTime,
-    /// `created`, `status`, `duplicate` or `note`.
-    pub kind: String,
-    /// The report's state after the event.
-    pub status: Status,
-    pub note: Option<String>,
-    pub author: Option<String>,
-}
 
 /// A stored report with what changed about it since it was filed.
 #[derive(Debug, Clone)]
@@ -48,12 +30,7 @@ impl RequestRecord {
     /// state, note or support.
     #[must_use]
     pub fn updated(&self) -> OffsetDateTime {
-        let created = unix_ms(self.report.created_at);
-        if self.state.updated_ms > created {
-            from_unix_ms(self.state.updated_ms).unwrap_or(self.report.created_at)
-        } else {
-            self.report.created_at
-        }
+        self.state.updated_at(self.report.created_at)
     }
 }
 
@@ -169,14 +146,16 @@ impl App {
     pub async fn request_timelines(
         &self,
         ids: &[ReportId],
-    ) -> Result<HashMap<ReportId, Vec<RequestEvent>>, ServiceError> {
+    ) -> Result<HashMap<ReportId, Vec<PublicEvent>>, ServiceError> {
         let rows = self.store.events_of_reports(ids).await?;
-        let mut out: HashMap<ReportId, Vec<RequestEvent>> = HashMap::new();
+        let mut out: HashMap<ReportId, Vec<PublicEvent>> = HashMap::new();
         for e in rows
             .iter()
             .filter(|e| e.kind == "created" || OPEN311_UPDATE_KINDS.contains(&e.kind.as_str()))
         {
-            out.entry(e.report_id).or_default().push(event_of(e));
+            out.entry(e.report_id)
+                .or_default()
+                .push(self.public_event(e, None, 0));
         }
         Ok(out)
     }
@@ -192,7 +171,7 @@ impl App {
         end: OffsetDateTime,
         offset: u64,
         limit: u32,
-    ) -> Result<Vec<RequestEvent>, ServiceError> {
+    ) -> Result<Vec<PublicEvent>, ServiceError> {
         let rows = self
             .store
             .events_between(
@@ -203,7 +182,7 @@ impl App {
                 limit,
             )
             .await?;
-        Ok(rows.iter().map(event_of).collect())
+        Ok(rows.iter().map(|e| self.public_event(e, None, 0)).collect())
     }
 
     /// Applies a mySociety update (`POST servicerequestupdates`) from a city
@@ -263,17 +242,5 @@ impl App {
             ));
         }
         self.add_note(caller, id, note).await.map(|e| e.id)
-    }
-}
-
-fn event_of(e: &EventRow) -> RequestEvent {
-    RequestEvent {
-        id: e.id,
-        report_id: e.report_id,
-        at: from_unix_ms(e.at_ms).unwrap_or(OffsetDateTime::UNIX_EPOCH),
-        kind: e.kind.clone(),
-        status: e.status.parse().unwrap_or(Status::New),
-        note: e.note.clone(),
-        author: e.author.clone(),
     }
 }
