@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use civicmap::store::{
-    ConstraintKind, Inserted, LayerRow, ProjectRow, ReportRow, Store, StoreError, Writer,
-    WriterHandle,
+    Changed, ConstraintKind, EventRow, Inserted, LayerRow, ProjectRow, ReportChange, ReportRow,
+    Store, StoreError, Writer, WriterHandle,
 };
 
 /// A valid report; `i` varies the text fields and the position.
@@ -916,4 +916,175 @@ async fn measure_group_commit_throughput_and_boot_scan() {
             started.elapsed().as_secs_f64()
         );
     }
+}
+
+/// Every event of the log, read page by page as the event stream does.
+async fn whole_log(store: &Store, page: u32) -> Vec<EventRow> {
+    let mut out: Vec<EventRow> = Vec::new();
+    loop {
+        let after = out.last().map_or(0, |e| e.id);
+        let next = store.events_after(after, page).await.unwrap();
+        assert!(next.len() <= page as usize, "a page holds at most {page}");
+        if next.is_empty() {
+            return out;
+        }
+        out.extend(next);
+    }
+}
+
+async fn log_rows(dir: &tempfile::TempDir) -> i64 {
+    let db = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join(civicmap::store::DB_FILE_NAME))
+        .read_only(true);
+    let pool = sqlx::SqlitePool::connect_with(db).await.unwrap();
+    let n = sqlx::query_scalar("SELECT count(*) FROM report_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    n
+}
+
+#[tokio::test]
+async fn filings_committed_together_get_dense_event_ids_from_a_few_log_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    // 0 and 11 are sample reports (no filing event); two initial statuses.
+    let rows = (0..12)
+        .map(|i| ReportRow {
+            status: if i < 8 { "new" } else { "to_process" }.to_owned(),
+            ..report(i)
+        })
+        .collect();
+    let stored = new_rows(store.insert_reports(rows).await.unwrap());
+    let filed: Vec<&ReportRow> = stored.iter().filter(|r| !r.seed).collect();
+    assert_eq!(filed.len(), 10);
+    let log = whole_log(&store, 1_000).await;
+    let expected: Vec<(i64, i64, &str, i64, &str)> = filed
+        .iter()
+        .zip(1..)
+        .map(|(r, k)| (k, r.id, "created", r.created_at_ms, r.status.as_str()))
+        .collect();
+    let got: Vec<(i64, i64, &str, i64, &str)> = log
+        .iter()
+        .map(|e| {
+            (
+                e.id,
+                e.report_id,
+                e.kind.as_str(),
+                e.at_ms,
+                e.status.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    // One log row per run of equal initial status, not one per filing.
+    assert_eq!(log_rows(&dir).await, 2);
+
+    // A change takes the next id; a second batch continues the numbering.
+    let r = filed[4];
+    let changed = store
+        .change_report(ReportChange {
+            report_id: r.id,
+            expected_status: r.status.clone(),
+            kind: "note".to_owned(),
+            new_status: r.status.clone(),
+            at_ms: r.created_at_ms + 1,
+            note: Some("vu".to_owned()),
+            author: "DPE".to_owned(),
+            duplicate_of: None,
+            photo: None,
+            closed_at_ms: None,
+        })
+        .await
+        .unwrap();
+    let Changed::Done { event: note, .. } = changed else {
+        panic!("{changed:?}")
+    };
+    assert_eq!(note.id, 11);
+    let more = new_rows(
+        store
+            .insert_reports((12..15).map(report).collect())
+            .await
+            .unwrap(),
+    );
+    let log = whole_log(&store, 1_000).await;
+    let ids: Vec<i64> = log.iter().map(|e| e.id).collect();
+    assert_eq!(ids, (1..=14).collect::<Vec<_>>());
+    assert_eq!(log[11].report_id, more[0].id);
+
+    // Read in small pages or resumed from any event, the log is the same.
+    assert_eq!(whole_log(&store, 3).await, log);
+    for k in 0..log.len() {
+        let rest = store.events_after(log[k].id, 1_000).await.unwrap();
+        assert_eq!(rest, log[k + 1..].to_vec(), "resumed after {}", log[k].id);
+    }
+
+    // Each timeline starts with the very event the stream sent; sample
+    // reports have none.
+    for (k, r) in filed.iter().enumerate() {
+        let timeline = store.report_events(r.id).await.unwrap();
+        assert_eq!(timeline[0], log[k]);
+        let rest: Vec<&str> = timeline[1..].iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            rest,
+            if r.id == filed[4].id {
+                vec!["note"]
+            } else {
+                vec![]
+            }
+        );
+    }
+    assert!(store.report_events(stored[0].id).await.unwrap().is_empty());
+    let several = store
+        .events_of_reports(&[filed[4].id, stored[11].id, filed[0].id, more[2].id])
+        .await
+        .unwrap();
+    let got: Vec<(i64, &str)> = several
+        .iter()
+        .map(|e| (e.report_id, e.kind.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (filed[0].id, "created"),
+            (filed[4].id, "created"),
+            (filed[4].id, "note"),
+            (more[2].id, "created"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_filing_logged_in_its_own_row_by_an_older_version_still_reads_as_one_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let mut first = report(1);
+    first.status = "new".to_owned();
+    let stored = new_rows(store.insert_reports(vec![first]).await.unwrap());
+    // Written as schema 2 did: a `created` row of its own, no batch range.
+    let db = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join(civicmap::store::DB_FILE_NAME));
+    let other = sqlx::SqlitePool::connect_with(db).await.unwrap();
+    sqlx::query("DELETE FROM report_events")
+        .execute(&other)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO report_events (id, report_id, at_ms, kind, status) \
+         VALUES (7, $1, $2, 'created', 'new')",
+    )
+    .bind(stored[0].id)
+    .bind(stored[0].created_at_ms)
+    .execute(&other)
+    .await
+    .unwrap();
+    other.close().await;
+    let later = new_rows(store.insert_reports(vec![report(2)]).await.unwrap());
+
+    let log = whole_log(&store, 10).await;
+    let got: Vec<(i64, i64)> = log.iter().map(|e| (e.id, e.report_id)).collect();
+    assert_eq!(got, [(7, stored[0].id), (8, later[0].id)]);
+    assert_eq!(store.report_events(stored[0].id).await.unwrap(), log[..1]);
+    assert_eq!(store.report_events(later[0].id).await.unwrap(), log[1..]);
 }

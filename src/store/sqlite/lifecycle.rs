@@ -11,6 +11,28 @@ use crate::store::lifecycle::{
 
 pub(super) const EVENT_COLUMNS: &str =
     "id, report_id, at_ms, kind, status, note, author, duplicate_of, photo";
+/// [`EVENT_COLUMNS`] and the first report of a batch of filings.
+const LOG_COLUMNS: &str =
+    "id, report_id, at_ms, kind, status, note, author, duplicate_of, photo, first_report";
+
+/// The `created` events of these reports (a JSON array of ids), from the log
+/// rows that stand for them: the batch row whose range holds the report
+/// (the first `created` row at or after it in report order), its id counted
+/// back from the batch row's by the filings after it in the batch. Sample
+/// reports have none.
+const CREATED_EVENTS: &str = "\
+    WITH asked (r) AS (SELECT DISTINCT value FROM json_each($1)), \
+    covering (r, row_id) AS ( \
+        SELECT r, (SELECT e.id FROM report_events e \
+                   WHERE e.kind = 'created' AND e.report_id >= r \
+                   ORDER BY e.report_id, e.id LIMIT 1) FROM asked) \
+    SELECT e.id - (SELECT count(*) FROM reports x \
+                   WHERE x.id > c.r AND x.id <= e.report_id AND x.seed = 0), \
+           c.r, rep.created_at_ms, 'created', e.status, NULL, NULL, NULL, NULL \
+    FROM covering c \
+    JOIN report_events e ON e.id = c.row_id \
+    JOIN reports rep ON rep.id = c.r \
+    WHERE coalesce(e.first_report, e.report_id) <= c.r AND rep.seed = 0";
 const KEY_COLUMNS: &str = "id, name, role, prefix, hash, created_at_ms, revoked_at_ms";
 const STATE_COLUMNS: &str = "report_id, updated_at_ms, closed_at_ms, duplicate_of, supports";
 const CAMPAIGN_COLUMNS: &str = "id, slug, title, question, categories, starts_at_ms, ends_at_ms, \
@@ -261,13 +283,85 @@ impl SqliteStore {
         limit: u32,
     ) -> Result<Vec<EventRow>, StoreError> {
         let sql =
-            format!("SELECT {EVENT_COLUMNS} FROM report_events WHERE id > $1 ORDER BY id LIMIT $2");
+            format!("SELECT {LOG_COLUMNS} FROM report_events WHERE id > $1 ORDER BY id LIMIT $2");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(after_id)
             .bind(i64::from(limit))
             .fetch_all(&self.readers)
             .await?;
-        Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let e = event_from_row(r)?;
+            match r.try_get::<Option<i64>, _>(9)? {
+                Some(first) if e.kind == "created" => {
+                    let filings = self.expand_filings(&e, first).await?;
+                    out.extend(filings.into_iter().filter(|f| f.id > after_id));
+                }
+                _ => out.push(e),
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// The `created` events a batch row stands for: one per non-sample
+    /// report from `first` to the row's report, numbered up to the row's id.
+    async fn expand_filings(
+        &self,
+        batch: &EventRow,
+        first: i64,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        let filed: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT id, created_at_ms FROM reports \
+             WHERE id BETWEEN $1 AND $2 AND seed = 0 ORDER BY id",
+        )
+        .bind(first)
+        .bind(batch.report_id)
+        .fetch_all(&self.readers)
+        .await?;
+        let start = batch.id - i64::try_from(filed.len()).unwrap_or(i64::MAX);
+        Ok(filed
+            .into_iter()
+            .zip(1..)
+            .map(|((report_id, at_ms), k)| EventRow {
+                id: start + k,
+                report_id,
+                at_ms,
+                ..batch.clone()
+            })
+            .collect())
+    }
+
+    /// Every event of these reports, by report then id: their filings and
+    /// what happened to them since.
+    pub(crate) async fn events_of_reports(&self, ids: &[i64]) -> Result<Vec<EventRow>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = super::open311::json_array(ids);
+        let created = sqlx::query(sqlx::AssertSqlSafe(CREATED_EVENTS))
+            .bind(ids.as_str())
+            .fetch_all(&self.readers)
+            .await?;
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM report_events \
+             WHERE report_id IN (SELECT value FROM json_each($1)) AND kind <> 'created'"
+        );
+        let changes = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ids.as_str())
+            .fetch_all(&self.readers)
+            .await?;
+        let mut out = created
+            .iter()
+            .chain(&changes)
+            .map(event_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_unstable_by_key(|e| (e.report_id, e.id));
+        Ok(out)
     }
 
     pub(crate) async fn last_event_id(&self) -> Result<i64, StoreError> {
@@ -279,13 +373,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn report_events(&self, report_id: i64) -> Result<Vec<EventRow>, StoreError> {
-        let sql =
-            format!("SELECT {EVENT_COLUMNS} FROM report_events WHERE report_id = $1 ORDER BY id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(report_id)
-            .fetch_all(&self.readers)
-            .await?;
-        Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
+        self.events_of_reports(&[report_id]).await
     }
 
     pub(crate) async fn report_states(&self) -> Result<Vec<StateRow>, StoreError> {

@@ -485,15 +485,23 @@ impl SqliteStore {
             q.execute(&mut *tx).await?;
             start += len;
         }
-        if !fresh.is_empty() {
-            // The public timeline starts with the filing (one statement for
-            // the batch; the reference sample has no such event).
+        // The filings' place in the event log: one row per batch, which
+        // readers expand into one `created` event per report (schema 4).
+        let filed: Vec<&ReportRow> = fresh.iter().filter(|r| !r.seed).collect();
+        for run in filed.chunk_by(|a, b| a.status == b.status) {
+            let (Some(first), Some(last)) = (run.first(), run.last()) else {
+                continue;
+            };
+            let at_ms = run.iter().map(|r| r.created_at_ms).max().unwrap_or(0);
             sqlx::query(
-                "INSERT INTO report_events (report_id, at_ms, kind, status) \
-                 SELECT id, created_at_ms, 'created', status FROM reports \
-                 WHERE id > $1 AND seed = 0 ORDER BY id",
+                "INSERT INTO report_events (id, report_id, first_report, at_ms, kind, status) \
+                 SELECT coalesce(max(id), 0) + $1, $2, $3, $4, 'created', $5 FROM report_events",
             )
-            .bind(max_id)
+            .bind(i64::try_from(run.len()).map_err(|_| internal("batch size"))?)
+            .bind(last.id)
+            .bind(first.id)
+            .bind(at_ms)
+            .bind(first.status.as_str())
             .execute(&mut *tx)
             .await?;
         }

@@ -5,11 +5,13 @@ use super::lifecycle::{EVENT_COLUMNS, event_from_row};
 use crate::store::{EventRow, StoreError};
 
 /// A JSON array, for `json_each`: the statements stay static.
-fn json_array<T: serde::Serialize>(items: &[T]) -> String {
+pub(super) fn json_array<T: serde::Serialize>(items: &[T]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
 }
 
 impl SqliteStore {
+    /// Changes made between two times (filings are not listed: a batch
+    /// row's time is its commit's, not each report's).
     pub(crate) async fn events_between(
         &self,
         from_ms: i64,
@@ -21,6 +23,7 @@ impl SqliteStore {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM report_events \
              WHERE at_ms BETWEEN $1 AND $2 AND kind IN (SELECT value FROM json_each($3)) \
+             AND kind <> 'created' \
              ORDER BY at_ms, id LIMIT $4 OFFSET $5"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -29,21 +32,6 @@ impl SqliteStore {
             .bind(json_array(kinds))
             .bind(i64::from(limit))
             .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-            .fetch_all(&self.readers)
-            .await?;
-        Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
-    }
-
-    pub(crate) async fn events_of_reports(&self, ids: &[i64]) -> Result<Vec<EventRow>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM report_events \
-             WHERE report_id IN (SELECT value FROM json_each($1)) ORDER BY report_id, id"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(json_array(ids))
             .fetch_all(&self.readers)
             .await?;
         Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
