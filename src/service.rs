@@ -414,6 +414,13 @@ impl App {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Residents' supports ("me too") of a report: the index is their one
+    /// holder in memory (point tiles draw them).
+    #[must_use]
+    pub fn supports(&self, id: ReportId) -> u32 {
+        self.reports().supports(id)
+    }
+
     /// Read access to the project index.
     pub fn projects(&self) -> RwLockReadGuard<'_, ProjectIndex> {
         self.projects

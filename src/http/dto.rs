@@ -164,7 +164,7 @@ impl ReportJson {
                 .filter(|_| !r.status.is_open())
                 .and_then(crate::service::from_unix_ms)
                 .map(rfc3339),
-            supports: state.supports,
+            supports: app.supports(r.id),
             duplicate_of: state.duplicate_of,
             campaign: r.campaign.clone(),
             districts: DistrictsJson::new(&codec, &r.districts),
@@ -197,7 +197,7 @@ impl NearbyJson {
             created_at: crate::service::from_unix_ms(n.report.created_ms)
                 .map(rfc3339)
                 .unwrap_or_default(),
-            supports: app.lifecycle.supports(n.report.id),
+            supports: app.supports(n.report.id),
             url: format!("/api/v1/reports/{}", n.report.id),
             support_url: format!("/api/v1/reports/{}/supports", n.report.id),
         }

@@ -104,7 +104,7 @@ pub async fn history(
     Ok(Json(HistoryJson {
         report_id: id,
         status,
-        supports: app.lifecycle.supports(id),
+        supports: app.supports(id),
         events: events.iter().map(|e| EventJson::new(&app, e)).collect(),
     }))
 }

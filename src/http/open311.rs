@@ -563,7 +563,7 @@ fn request_extensions(
     attrs.arrondissement = district(Layer::Arrondissement);
     attrs.working_class_district = district(Layer::WorkingClass);
     attrs.duplicate_of = rec.state.duplicate_of.map(|d| d.to_string());
-    attrs.supports = rec.state.supports;
+    attrs.supports = rec.supports;
     RequestExtensions {
         extended_attributes: attrs,
         notes: timeline

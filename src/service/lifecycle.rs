@@ -87,7 +87,6 @@ pub struct ReportState {
     pub updated_ms: i64,
     pub closed_ms: Option<i64>,
     pub duplicate_of: Option<ReportId>,
-    pub supports: u32,
 }
 
 impl ReportState {
@@ -107,7 +106,6 @@ impl From<&StateRow> for ReportState {
             updated_ms: s.updated_at_ms,
             closed_ms: s.closed_at_ms,
             duplicate_of: s.duplicate_of,
-            supports: u32::try_from(s.supports).unwrap_or(u32::MAX),
         }
     }
 }
@@ -169,12 +167,6 @@ impl Lifecycle {
             .get(&id)
             .copied()
             .unwrap_or_default()
-    }
-
-    /// Support counts of every supported report (for tiles).
-    #[must_use]
-    pub fn supports(&self, id: ReportId) -> u32 {
-        self.state(id).supports
     }
 
     fn set_state(&self, id: ReportId, s: ReportState) {
@@ -487,7 +479,7 @@ impl App {
                 .invalidate_report_at(&self.tiles.settings, updated.location);
         }
         self.lifecycle.pump.notify_one();
-        Ok(self.public_event(&event, Some(updated), state.supports))
+        Ok(self.public_event(&event, Some(updated), self.supports(id)))
     }
 
     /// Adds a resident's support ("me too") to a report, once per client id.
@@ -532,7 +524,6 @@ impl App {
             Supported::New { supports, .. } => {
                 let supports = u32::try_from(supports).unwrap_or(u32::MAX);
                 let mut state = self.lifecycle.state(id);
-                state.supports = supports;
                 state.updated_ms = state.updated_ms.max(now);
                 self.lifecycle.set_state(id, state);
                 {
@@ -561,7 +552,7 @@ impl App {
             return Ok(None);
         };
         let events = self.store.report_events(id).await?;
-        let supports = self.lifecycle.state(id).supports;
+        let supports = self.supports(id);
         Ok(Some(
             events
                 .iter()
@@ -581,7 +572,7 @@ impl App {
             .iter()
             .map(|e| {
                 let s = idx.get(e.report_id);
-                self.public_event(e, s, self.lifecycle.supports(e.report_id))
+                self.public_event(e, s, idx.supports(e.report_id))
             })
             .collect())
     }

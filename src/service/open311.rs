@@ -23,6 +23,8 @@ pub const OPEN311_UPDATE_KINDS: [&str; 3] = ["status", "duplicate", "note"];
 pub struct RequestRecord {
     pub report: Report,
     pub state: ReportState,
+    /// Residents' supports ("me too").
+    pub supports: u32,
 }
 
 impl RequestRecord {
@@ -132,6 +134,7 @@ impl App {
                 Ok(RequestRecord {
                     report: codec.report_from_row(row)?,
                     state: self.lifecycle.state(row.id),
+                    supports: self.supports(row.id),
                 })
             })
             .collect()
