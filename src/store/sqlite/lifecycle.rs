@@ -15,12 +15,18 @@ pub(super) const EVENT_COLUMNS: &str =
 const LOG_COLUMNS: &str =
     "id, report_id, at_ms, kind, status, note, author, duplicate_of, photo, first_report";
 
+/// Contributions answering a campaign, read at boot. Ordered by the partial
+/// index `reports_campaign` (campaign, id): `ORDER BY id` alone made SQLite
+/// scan the whole table (and map all of it) to skip a sort.
+pub(super) const CAMPAIGN_MEMBERS: &str =
+    "SELECT id, campaign FROM reports WHERE campaign IS NOT NULL ORDER BY campaign, id";
+
 /// The `created` events of these reports (a JSON array of ids), from the log
 /// rows that stand for them: the batch row whose range holds the report
 /// (the first `created` row at or after it in report order), its id counted
 /// back from the batch row's by the filings after it in the batch. Sample
 /// reports have none.
-const CREATED_EVENTS: &str = "\
+pub(super) const CREATED_EVENTS: &str = "\
     WITH asked (r) AS (SELECT DISTINCT value FROM json_each($1)), \
     covering (r, row_id) AS ( \
         SELECT r, (SELECT e.id FROM report_events e \
@@ -385,11 +391,9 @@ impl SqliteStore {
     }
 
     pub(crate) async fn report_campaigns(&self) -> Result<Vec<(i64, String)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, campaign FROM reports WHERE campaign IS NOT NULL ORDER BY id",
-        )
-        .fetch_all(&self.readers)
-        .await?)
+        Ok(sqlx::query_as(CAMPAIGN_MEMBERS)
+            .fetch_all(&self.readers)
+            .await?)
     }
 
     pub(crate) async fn insert_campaign(&self, c: CampaignRow) -> Result<i64, StoreError> {
@@ -434,5 +438,46 @@ impl SqliteStore {
             .iter()
             .map(campaign_from_row)
             .collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// SQLite's plan of a statement, one line per step.
+    async fn plan(store: &SqliteStore, sql: &str, params: usize) -> Vec<String> {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
+        for _ in 0..params {
+            q = q.bind("[1]");
+        }
+        q.fetch_all(&store.readers)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(3))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn boot_and_event_reads_search_indexes_and_never_scan_reports_or_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let after = format!("SELECT {LOG_COLUMNS} FROM report_events WHERE id > $1 ORDER BY id");
+        for (sql, params) in [
+            (CAMPAIGN_MEMBERS, 0),
+            (CREATED_EVENTS, 1),
+            (after.as_str(), 1),
+        ] {
+            let steps = plan(&store, sql, params).await;
+            assert!(
+                !steps.iter().any(|s| s.starts_with("SCAN reports")
+                    || s.starts_with("SCAN report_events")
+                    || s.starts_with("SCAN e")
+                    || s.starts_with("SCAN x")),
+                "{sql}\n{steps:#?}"
+            );
+        }
     }
 }
