@@ -30,16 +30,33 @@ impl std::fmt::Debug for NewKey {
     }
 }
 
-/// Generates a key.
-#[must_use]
-pub fn generate() -> NewKey {
+/// `prefix` followed by 256 random bits in 64 lowercase hex digits.
+fn random_secret(prefix: &str) -> String {
     let mut bytes = [0_u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let mut secret = String::with_capacity(KEY_PREFIX.len() + 64);
-    secret.push_str(KEY_PREFIX);
+    let mut secret = String::with_capacity(prefix.len() + 64);
+    secret.push_str(prefix);
     for b in bytes {
         secret.push_str(&format!("{b:02x}"));
     }
+    secret
+}
+
+/// Every webhook signing secret starts with this.
+pub const WEBHOOK_SECRET_PREFIX: &str = "whsec_";
+
+/// Generates a webhook signing secret: [`WEBHOOK_SECRET_PREFIX`] and 256
+/// random bits. Unlike a key it is stored as is (deliveries are signed
+/// with it), and shown once.
+#[must_use]
+pub fn webhook_secret() -> String {
+    random_secret(WEBHOOK_SECRET_PREFIX)
+}
+
+/// Generates a key.
+#[must_use]
+pub fn generate() -> NewKey {
+    let secret = random_secret(KEY_PREFIX);
     NewKey {
         digest: digest(&secret),
         prefix: secret[..SHOWN_CHARS].to_owned(),

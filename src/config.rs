@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::model::Envelope;
 
@@ -40,6 +41,19 @@ pub const PARIS_ENVELOPE: Envelope = Envelope {
 /// Default budget of the encoded-tile cache (256 MiB: ~25,000 dense tiles).
 pub const DEFAULT_TILE_CACHE_BYTES: usize = 256 << 20;
 
+/// Attempts per event and webhook before the failure is recorded and the
+/// webhook moves on.
+pub const DEFAULT_WEBHOOK_MAX_ATTEMPTS: u32 = 8;
+/// Wait before a webhook's second attempt; doubled at each further one.
+pub const DEFAULT_WEBHOOK_RETRY_BASE: Duration = Duration::from_secs(1);
+/// Longest wait between two attempts.
+pub const DEFAULT_WEBHOOK_RETRY_MAX: Duration = Duration::from_secs(60);
+/// How long a receiver has to answer one attempt.
+pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Events in a row that failed every attempt after which a webhook is
+/// disabled.
+pub const DEFAULT_WEBHOOK_DISABLE_AFTER: u32 = 50;
+
 /// Runtime configuration of `civicmap serve`.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -67,6 +81,20 @@ pub struct Config {
     /// DansMaRue's own rule: graffiti 90 days, the rest 30.
     pub fade_days: u32,
     pub fade_days_by_category: Vec<(String, u32)>,
+    /// Accept webhook URLs in plain `http` (tests, a receiver on the same
+    /// host); otherwise `https` is required.
+    pub webhook_allow_http: bool,
+    /// Attempts per event before a webhook gives up on it (at least 1).
+    pub webhook_max_attempts: u32,
+    /// Wait before the second attempt, doubled at each further one, at most
+    /// `webhook_retry_max`.
+    pub webhook_retry_base: Duration,
+    pub webhook_retry_max: Duration,
+    /// Time a receiver has to answer one attempt.
+    pub webhook_timeout: Duration,
+    /// Events in a row failed (every attempt) that disable a webhook; 0:
+    /// never.
+    pub webhook_disable_after: u32,
 }
 
 impl Config {
@@ -85,6 +113,12 @@ impl Config {
             tile_cache_bytes: DEFAULT_TILE_CACHE_BYTES,
             fade_days: 30,
             fade_days_by_category: vec![("graffitis_tags_affiches_et_autocollants".to_owned(), 90)],
+            webhook_allow_http: false,
+            webhook_max_attempts: DEFAULT_WEBHOOK_MAX_ATTEMPTS,
+            webhook_retry_base: DEFAULT_WEBHOOK_RETRY_BASE,
+            webhook_retry_max: DEFAULT_WEBHOOK_RETRY_MAX,
+            webhook_timeout: DEFAULT_WEBHOOK_TIMEOUT,
+            webhook_disable_after: DEFAULT_WEBHOOK_DISABLE_AFTER,
         }
     }
 }

@@ -121,6 +121,21 @@ struct ServeArgs {
     /// Point tiles holding more reports than this are drawn as hexagons.
     #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
     tile_max_points: u32,
+    /// Accept webhook URLs in plain http (a receiver on this host, tests); otherwise
+    /// https is required.
+    #[arg(long, env = "CIVICMAP_WEBHOOK_ALLOW_HTTP")]
+    webhook_allow_http: bool,
+    /// Attempts per event and webhook (backoff 1 s, 2 s, 4 s… at most 60 s) before the
+    /// failure is recorded and the webhook moves on to the next event.
+    #[arg(long, env = "CIVICMAP_WEBHOOK_MAX_ATTEMPTS",
+          default_value_t = civicmap::config::DEFAULT_WEBHOOK_MAX_ATTEMPTS,
+          value_parser = clap::value_parser!(u32).range(1..=30))]
+    webhook_max_attempts: u32,
+    /// Events in a row that failed every attempt after which a webhook is disabled
+    /// (0: never).
+    #[arg(long, env = "CIVICMAP_WEBHOOK_DISABLE_AFTER",
+          default_value_t = civicmap::config::DEFAULT_WEBHOOK_DISABLE_AFTER)]
+    webhook_disable_after: u32,
 }
 
 fn parse_envelope(s: &str) -> Result<Envelope, String> {
@@ -252,6 +267,9 @@ async fn serve(args: ServeArgs) -> Result<(), BootError> {
     config.tile_cache_bytes = args.tile_cache_mb.saturating_mul(1 << 20);
     config.tiles.points_min_zoom = args.tile_points_min_zoom;
     config.tiles.max_points = args.tile_max_points as usize;
+    config.webhook_allow_http = args.webhook_allow_http;
+    config.webhook_max_attempts = args.webhook_max_attempts;
+    config.webhook_disable_after = args.webhook_disable_after;
     let app = Arc::new(boot::open(config.clone()).await?);
     release_free_memory();
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -8,17 +8,24 @@
 //! gets its report. So a report acknowledged is durable *and* visible.
 
 mod campaigns;
+mod event_filter;
 mod lifecycle;
 mod open311;
 mod photos;
+mod webhooks;
 
 pub use campaigns::{Campaign, Campaigns, DEFAULT_NEAR_M, NewCampaign, Perimeter};
+pub use event_filter::EventFilter;
 pub use lifecycle::{
     Caller, EVENT_PAGE, KEY_CACHE_TTL, Lifecycle, MAX_NOTE_CHARS, PublicEvent, ReportState,
     create_key,
 };
 pub use open311::{OPEN311_UPDATE_KINDS, RequestRecord};
 pub use photos::{MAX_AFTER_PHOTOS, PHOTOS_DIR, PhotoInfo, SANITISE_PERMITS};
+pub use webhooks::{
+    DeliveryOutcome, MAX_WEBHOOKS_PER_KEY, NewWebhook, RenderEvent, SIGNATURE_HEADER, Webhook,
+    WebhookArea, Webhooks, sign,
+};
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
@@ -127,6 +134,7 @@ pub struct App {
     pub tiles: TileService,
     pub lifecycle: Lifecycle,
     pub campaigns: Campaigns,
+    pub webhooks: Webhooks,
 }
 
 /// What the tile endpoints need beside the indexes.
@@ -338,6 +346,7 @@ impl App {
             tiles,
             lifecycle,
             campaigns: Campaigns::default(),
+            webhooks: Webhooks::new(),
         }
     }
 

@@ -40,18 +40,7 @@ impl CampaignJson {
     pub fn new(app: &App, c: &Campaign, distance_m: Option<f64>) -> Self {
         let (perimeter, district, geometry) = match &c.perimeter {
             Perimeter::City => ("city", None, None),
-            Perimeter::District(d) => (
-                "district",
-                app.districts.get(*d).map(|d| {
-                    let r = d.to_ref();
-                    DistrictJson {
-                        id: r.id,
-                        code: r.code,
-                        name: r.name,
-                    }
-                }),
-                None,
-            ),
+            Perimeter::District(d) => ("district", DistrictJson::of(app, *d), None),
             Perimeter::Area(_) => (
                 "area",
                 None,

@@ -42,6 +42,20 @@ pub struct DistrictJson {
     pub name: String,
 }
 
+impl DistrictJson {
+    /// The district with this dense id, if the registry holds it.
+    pub fn of(app: &crate::service::App, id: u32) -> Option<Self> {
+        app.districts.get(id).map(|d| {
+            let r = d.to_ref();
+            Self {
+                id: r.id,
+                code: r.code,
+                name: r.name,
+            }
+        })
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct DistrictsJson {
     pub arrondissement: Option<DistrictJson>,

@@ -22,8 +22,8 @@ use tokio::sync::broadcast;
 use super::lifecycle::EventJson;
 use super::reports::{parse_bbox, parse_district};
 use super::{ApiError, ApiQuery, AppState};
-use crate::model::{CategoryId, Envelope, Kind, Layer, ReportId};
-use crate::service::{App, PublicEvent};
+use crate::model::Kind;
+use crate::service::{App, EventFilter, PublicEvent};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -36,38 +36,6 @@ pub struct EventsQuery {
     pub report: Option<String>,
     /// Resume after this event (as the `Last-Event-ID` header does).
     pub last_event_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Default)]
-struct Filter {
-    bbox: Option<Envelope>,
-    district: Option<(Layer, u32)>,
-    kind: Option<Kind>,
-    category: Option<CategoryId>,
-    report: Option<ReportId>,
-}
-
-impl Filter {
-    fn matches(&self, e: &PublicEvent) -> bool {
-        if self.report.is_some_and(|r| r != e.report_id) {
-            return false;
-        }
-        let Some(s) = e.report else {
-            return self.bbox.is_none()
-                && self.district.is_none()
-                && self.kind.is_none()
-                && self.category.is_none();
-        };
-        self.kind.is_none_or(|k| s.kind == k)
-            && self.category.is_none_or(|c| s.category == c)
-            && self
-                .district
-                .is_none_or(|(layer, d)| s.districts.get(layer) == Some(d))
-            && self.bbox.is_none_or(|b| {
-                (b.min_lon..=b.max_lon).contains(&s.location.lon())
-                    && (b.min_lat..=b.max_lat).contains(&s.location.lat())
-            })
-    }
 }
 
 fn cursor_of(headers: &HeaderMap, q: Option<&str>) -> Result<Option<i64>, ApiError> {
@@ -92,7 +60,7 @@ fn cursor_of(headers: &HeaderMap, q: Option<&str>) -> Result<Option<i64>, ApiErr
 struct Follow {
     app: Arc<App>,
     rx: broadcast::Receiver<Arc<PublicEvent>>,
-    filter: Filter,
+    filter: EventFilter,
     /// Id of the last event handled (sent or filtered out).
     cursor: i64,
     /// Read from the log, not yet handled.
@@ -138,7 +106,7 @@ pub async fn stream(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let filter = Filter {
+    let filter = EventFilter {
         bbox: q.bbox.as_deref().map(parse_bbox).transpose()?,
         district: q
             .district
@@ -153,12 +121,19 @@ pub async fn stream(
                     .map_err(|e| ApiError::bad("kind", e.to_string()))
             })
             .transpose()?,
-        category: q.category.as_deref().map(|c| app.category(c)).transpose()?,
+        categories: q
+            .category
+            .as_deref()
+            .map(|c| app.category(c))
+            .transpose()?
+            .into_iter()
+            .collect(),
         report: q
             .report
             .as_deref()
             .map(super::lifecycle::report_id)
             .transpose()?,
+        ..EventFilter::default()
     };
     let cursor = cursor_of(&headers, q.last_event_id.as_deref())?;
     let (rx, _) = app.subscribe();

@@ -17,6 +17,7 @@ mod projects;
 mod reports;
 mod tiles;
 mod viewer;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +40,10 @@ use crate::service::App;
 pub type AppState = Arc<App>;
 
 /// The whole HTTP API, ready to serve (tests drive it without a socket).
+/// Serving is what makes an application deliver its webhooks: this starts
+/// their delivery (once per application).
 pub fn router(app: AppState) -> Router {
+    app.start_webhooks(webhooks::render);
     let api = Router::new()
         .route("/reports", get(reports::list).post(reports::create))
         .route("/reports/{id}", get(reports::one))
@@ -60,6 +64,12 @@ pub fn router(app: AppState) -> Router {
         .route("/events", get(events::stream))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{id}", delete(keys::revoke))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::one).delete(webhooks::delete),
+        )
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/projects", get(projects::list))
         .route("/projects/{id}", get(projects::one))
         .route("/districts", get(districts::list))

@@ -109,7 +109,7 @@ fn slug_ok(s: &str) -> bool {
         && !s.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn polygon_of(v: &serde_json::Value) -> Result<MultiPolygon<f64>, String> {
+pub(super) fn polygon_of(v: &serde_json::Value) -> Result<MultiPolygon<f64>, String> {
     let geom: geojson::Geometry = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
     let g: geo::Geometry<f64> = geom.try_into().map_err(|e: geojson::Error| e.to_string())?;
     let mp = match g {
@@ -156,14 +156,21 @@ impl App {
         Ok(())
     }
 
+    /// Category ids of a stored JSON array of codes (`None`: not such an
+    /// array, or an unknown code).
+    pub(super) fn stored_categories(&self, json: &str) -> Option<Vec<CategoryId>> {
+        let codes: Vec<String> = serde_json::from_str(json).ok()?;
+        codes
+            .iter()
+            .map(|c| self.taxonomy.category_id(c).ok())
+            .collect()
+    }
+
     fn campaign_from_row(&self, r: &CampaignRow) -> Result<Campaign, ServiceError> {
         let bad = |what: &str| ServiceError::Internal(format!("stored campaign {}: {what}", r.id));
-        let codes: Vec<String> =
-            serde_json::from_str(&r.categories).map_err(|_| bad("categories"))?;
-        let categories = codes
-            .iter()
-            .map(|c| self.taxonomy.category_id(c).map_err(|_| bad("category")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let categories = self
+            .stored_categories(&r.categories)
+            .ok_or_else(|| bad("categories"))?;
         let (perimeter, perimeter_source) = match (&r.district, &r.perimeter) {
             (Some(d), _) => (
                 Perimeter::District(
