@@ -2,7 +2,7 @@
 -- delivery cursors and a short log of deliveries.
 --
 -- Same conventions as the schemas before (INTEGER unix milliseconds, JSON
--- arrays as TEXT, checked here). Version 4 is another change's.
+-- arrays as TEXT, checked here).
 
 -- A registered webhook. `secret` is the signing secret: unlike an API key it
 -- must be stored in clear, since every delivery is signed with it; it is

@@ -32,6 +32,7 @@ mod index_scan;
 mod lifecycle;
 mod open311;
 mod photos;
+mod webhooks;
 
 use super::error::StoreError;
 use super::rows::{

@@ -7,12 +7,6 @@ use super::SqliteStore;
 use crate::store::StoreError;
 use crate::store::photos::{PhotoBatch, PhotoRow, PhotosAdded};
 
-// Schema 5's statements (`sqlite/webhooks.rs`) need the pools, private to
-// the `sqlite` module: declared from here while `sqlite/mod.rs` is being
-// changed by another branch. TODO: move to `mod webhooks;` in `mod.rs`.
-#[path = "webhooks.rs"]
-mod webhooks;
-
 const PHOTO_COLUMNS: &str = "id, report_id, hash, role, width, height, full_bytes, \
                              display_bytes, uploaded_by, created_at_ms";
 
