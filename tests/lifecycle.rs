@@ -5,6 +5,7 @@
 mod common;
 #[path = "support_mvt/mod.rs"]
 mod support_mvt;
+mod support_photos;
 
 use std::time::Duration;
 
@@ -14,8 +15,9 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use common::{Harness, anomaly, client_id, harness};
+use common::{Harness, anomaly, client_id, first_subcategory, harness};
 use support_mvt::{DecodedFeature, Prop, decode};
+use support_photos::{jpeg, multipart, multipart_content_type, photo_part, picture};
 
 /// The features of the `reports` layer of the z16 tile holding a point.
 fn point_features(h: &Harness, lon: f64, lat: f64, query: &str) -> Vec<DecodedFeature> {
@@ -45,26 +47,127 @@ const WHO: [Option<&str>; 6] = [
     Some("analyst"),
 ];
 
+/// The body of a [`Call`].
+enum Payload {
+    Empty,
+    Json(Value),
+    /// A `multipart/form-data` upload (`support_photos::multipart`).
+    Multipart(Vec<u8>),
+    /// An Open311 form: the key goes in its `api_key` field, not a header.
+    Open311Form(String),
+}
+
+/// One request of the role matrix, before its key is added.
+struct Call {
+    method: &'static str,
+    uri: String,
+    payload: Payload,
+}
+
+impl Call {
+    fn get(uri: impl Into<String>) -> Self {
+        Self::new("GET", uri, Payload::Empty)
+    }
+    fn post(uri: impl Into<String>, body: Value) -> Self {
+        Self::new("POST", uri, Payload::Json(body))
+    }
+    fn new(method: &'static str, uri: impl Into<String>, payload: Payload) -> Self {
+        Self {
+            method,
+            uri: uri.into(),
+            payload,
+        }
+    }
+    /// An upload of one new photo to report `id`.
+    fn photo(id: i64) -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static SEED: AtomicU32 = AtomicU32::new(1_000);
+        let seed = SEED.fetch_add(1, Ordering::Relaxed);
+        let photo = jpeg(&picture(24, 16, seed));
+        let body = multipart(&[photo_part(&photo)]);
+        Self::new(
+            "POST",
+            format!("/api/v1/reports/{id}/photos"),
+            Payload::Multipart(body),
+        )
+    }
+    /// An Open311 POST of `form` (without its `api_key`).
+    fn open311(uri: &str, form: String) -> Self {
+        Self::new("POST", uri, Payload::Open311Form(form))
+    }
+    fn is_open311(&self) -> bool {
+        matches!(self.payload, Payload::Open311Form(_))
+    }
+}
+
+/// The key text a matrix column sends (`bad`: a well-formed unknown key).
+fn key_text<'h>(h: &'h Harness, who: Option<&str>) -> Option<&'h str> {
+    match who? {
+        "bad" => Some("cm_not-a-key"),
+        role => Some(h.key(role)),
+    }
+}
+
+/// Sends `call` with the key of `who`: in the `Authorization` header, or
+/// in the form's `api_key` field for Open311.
+fn send_call(h: &Harness, who: Option<&str>, call: Call) -> common::Reply {
+    let mut req = Request::builder().method(call.method).uri(&call.uri);
+    let key = key_text(h, who);
+    if let (Some(key), false) = (key, call.is_open311()) {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
+    }
+    let body = match call.payload {
+        Payload::Empty => Body::empty(),
+        Payload::Json(v) => {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+            Body::from(v.to_string())
+        }
+        Payload::Multipart(bytes) => {
+            req = req.header(header::CONTENT_TYPE, multipart_content_type());
+            Body::from(bytes)
+        }
+        Payload::Open311Form(form) => {
+            req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            Body::from(match key {
+                Some(key) => format!("api_key={}&{form}", enc(key)),
+                None => form,
+            })
+        }
+    };
+    h.send(req.body(body).unwrap())
+}
+
 fn send(
     h: &Harness,
     who: Option<&str>,
-    method: &str,
+    method: &'static str,
     uri: &str,
     body: Option<&Value>,
 ) -> common::Reply {
-    let mut req = Request::builder().method(method).uri(uri);
-    match who {
-        Some("bad") => req = req.header(header::AUTHORIZATION, "Bearer cm_not-a-key"),
-        Some(role) => req = req.header(header::AUTHORIZATION, format!("Bearer {}", h.key(role))),
-        None => {}
-    }
-    let req = match body {
-        Some(b) => req
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(b.to_string())),
-        None => req.body(Body::empty()),
-    };
-    h.send(req.unwrap())
+    let payload = body.map_or(Payload::Empty, |b| Payload::Json(b.clone()));
+    send_call(h, who, Call::new(method, uri, payload))
+}
+
+/// Percent-encodes a form value.
+fn enc(v: &str) -> String {
+    form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
+
+/// An Open311 form filing a `proprete` anomaly at a point of its own.
+fn open311_request_form(lon: f64, lat: f64) -> String {
+    format!(
+        "service_code=proprete&lat={lat}&long={lon}&description=Matrice\
+         &attribute%5Bsubcategory%5D={}",
+        enc(&first_subcategory("proprete"))
+    )
+}
+
+/// An Open311 (mySociety) update taking report `id` in charge.
+fn open311_update_form(id: i64) -> String {
+    format!(
+        "service_request_id={id}&status=INVESTIGATING\
+         &updated_datetime=2026-01-01T10:00:00%2B01:00&description=Pris%20en%20compte"
+    )
 }
 
 /// A new open anomaly at a place of its own (so hints and tiles of other
@@ -96,159 +199,82 @@ fn campaign_body(slug: &str) -> Value {
 fn every_role_gets_exactly_the_status_its_key_allows_on_every_route() {
     let h = harness();
     let base = fresh_report(h, 2.3810, 48.8440);
-    type Make = Box<dyn Fn(&Harness) -> (String, String, Option<Value>)>;
-    // (route, request maker, expected status per WHO column)
-    let rows: Vec<(&str, Make, [u16; 6])> = vec![
-        (
-            "file a report",
-            Box::new(|_| {
-                (
-                    "POST".into(),
-                    "/api/v1/reports".into(),
-                    Some(anomaly(&client_id("matrix"))),
-                )
-            }),
-            [401, 401, 201, 201, 403, 403],
-        ),
-        (
-            "change a status",
-            Box::new(|h| {
-                let id = fresh_report(h, 2.3811, 48.8441);
-                (
-                    "POST".into(),
-                    format!("/api/v1/reports/{id}/status"),
-                    Some(json!({"status": "to_process"})),
-                )
-            }),
-            [401, 401, 403, 200, 403, 403],
-        ),
-        (
-            "add a note",
-            Box::new(|h| {
-                let id = fresh_report(h, 2.3812, 48.8442);
-                (
-                    "POST".into(),
-                    format!("/api/v1/reports/{id}/notes"),
-                    Some(json!({"note": "Équipe prévenue"})),
-                )
-            }),
-            [401, 401, 403, 201, 403, 403],
-        ),
-        (
-            "mark a duplicate",
-            Box::new(move |h| {
-                let id = fresh_report(h, 2.3813, 48.8443);
-                (
-                    "POST".into(),
-                    format!("/api/v1/reports/{id}/duplicate"),
-                    Some(json!({"duplicate_of": base})),
-                )
-            }),
-            [401, 401, 403, 200, 403, 403],
-        ),
-        (
-            "support a report",
-            Box::new(move |_| {
-                (
-                    "POST".into(),
-                    format!("/api/v1/reports/{base}/supports"),
-                    Some(json!({"client_id": client_id("me-too")})),
-                )
-            }),
-            [401, 401, 201, 403, 403, 403],
-        ),
-        (
-            "open a campaign",
-            Box::new(|_| {
-                (
-                    "POST".into(),
-                    "/api/v1/campaigns".into(),
-                    Some(campaign_body(&slug("m"))),
-                )
-            }),
-            [401, 401, 403, 403, 201, 403],
-        ),
-        (
-            "close a campaign",
-            Box::new(|h| {
-                let s = slug("c");
-                let r = send(
-                    h,
-                    Some("admin"),
-                    "POST",
-                    "/api/v1/campaigns",
-                    Some(&campaign_body(&s)),
-                );
-                assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-                ("POST".into(), format!("/api/v1/campaigns/{s}/close"), None)
-            }),
-            [401, 401, 403, 403, 200, 403],
-        ),
-        (
-            "list keys",
-            Box::new(|_| ("GET".into(), "/api/v1/keys".into(), None)),
-            [401, 401, 403, 403, 200, 403],
-        ),
-        (
-            "create a key",
-            Box::new(|_| {
-                (
-                    "POST".into(),
-                    "/api/v1/keys".into(),
-                    Some(json!({"name": "Matrix app", "role": "app"})),
-                )
-            }),
-            [401, 401, 403, 403, 201, 403],
-        ),
-        (
-            "revoke a key",
-            Box::new(|h| {
-                let r = send(
-                    h,
-                    Some("admin"),
-                    "POST",
-                    "/api/v1/keys",
-                    Some(&json!({"name": "To revoke", "role": "app"})),
-                );
-                (
-                    "DELETE".into(),
-                    format!("/api/v1/keys/{}", r.json()["id"]),
-                    None,
-                )
-            }),
-            [401, 401, 403, 403, 204, 403],
-        ),
-        (
-            "read a timeline (public)",
-            Box::new(move |_| {
-                (
-                    "GET".into(),
-                    format!("/api/v1/reports/{base}/history"),
-                    None,
-                )
-            }),
-            [200, 200, 200, 200, 200, 200],
-        ),
-        (
-            "list campaigns (public)",
-            Box::new(|_| ("GET".into(), "/api/v1/campaigns".into(), None)),
-            [200, 200, 200, 200, 200, 200],
-        ),
+    // One row per route: what it is, how to build a fresh request (given
+    // the harness and a shared report), the status per WHO column. The JSON
+    // API answers 401 without a good key; Open311 answers 403 (its spec).
+    type Make = fn(&Harness, i64) -> Call;
+    #[rustfmt::skip]
+    let rows: &[(&str, Make, [u16; 6])] = &[
+        ("file a report", |_, _| Call::post("/api/v1/reports", anomaly(&client_id("matrix"))), [401, 401, 201, 201, 403, 403]),
+        ("change a status", |h, _| Call::post(format!("/api/v1/reports/{}/status", fresh_report(h, 2.3811, 48.8441)), json!({"status": "to_process"})), [401, 401, 403, 200, 403, 403]),
+        ("add a note", |h, _| Call::post(format!("/api/v1/reports/{}/notes", fresh_report(h, 2.3812, 48.8442)), json!({"note": "Équipe prévenue"})), [401, 401, 403, 201, 403, 403]),
+        ("mark a duplicate", |h, base| Call::post(format!("/api/v1/reports/{}/duplicate", fresh_report(h, 2.3813, 48.8443)), json!({"duplicate_of": base})), [401, 401, 403, 200, 403, 403]),
+        ("support a report", |_, base| Call::post(format!("/api/v1/reports/{base}/supports"), json!({"client_id": client_id("me-too")})), [401, 401, 201, 403, 403, 403]),
+        ("upload a photo", |h, _| Call::photo(fresh_report(h, 2.3814, 48.8444)), [401, 401, 201, 201, 403, 403]),
+        ("open a campaign", |_, _| Call::post("/api/v1/campaigns", campaign_body(&slug("m"))), [401, 401, 403, 403, 201, 403]),
+        ("close a campaign", |h, _| Call::new("POST", format!("/api/v1/campaigns/{}/close", admin_campaign(h)), Payload::Empty), [401, 401, 403, 403, 200, 403]),
+        ("list keys", |_, _| Call::get("/api/v1/keys"), [401, 401, 403, 403, 200, 403]),
+        ("create a key", |_, _| Call::post("/api/v1/keys", json!({"name": "Matrix app", "role": "app"})), [401, 401, 403, 403, 201, 403]),
+        ("revoke a key", |h, _| Call::new("DELETE", format!("/api/v1/keys/{}", admin_key_id(h)), Payload::Empty), [401, 401, 403, 403, 204, 403]),
+        ("file an Open311 request in JSON", |_, _| Call::open311("/open311/v2/requests.json", open311_request_form(2.3815, 48.8445)), [403, 403, 200, 200, 403, 403]),
+        ("file an Open311 request in XML", |_, _| Call::open311("/open311/v2/requests.xml", open311_request_form(2.3816, 48.8446)), [403, 403, 200, 200, 403, 403]),
+        ("post an Open311 update", |h, _| Call::open311("/open311/v2/servicerequestupdates.json", open311_update_form(fresh_report(h, 2.3817, 48.8447))), [403, 403, 403, 200, 403, 403]),
+        ("read a timeline (public)", |_, base| Call::get(format!("/api/v1/reports/{base}/history")), [200, 200, 200, 200, 200, 200]),
+        ("list a report's photos (public)", |_, base| Call::get(format!("/api/v1/reports/{base}/photos")), [200, 200, 200, 200, 200, 200]),
+        ("list campaigns (public)", |_, _| Call::get("/api/v1/campaigns"), [200, 200, 200, 200, 200, 200]),
     ];
-    for (route, make, expected) in &rows {
+    for (route, make, expected) in rows {
         for (who, want) in WHO.iter().zip(expected) {
-            let (method, uri, body) = make(h);
-            let r = send(h, *who, &method, &uri, body.as_ref());
+            let call = make(h, base);
+            let open311 = call.is_open311();
+            let xml = call.uri.ends_with(".xml");
+            let r = send_call(h, *who, call);
             assert_eq!(r.status.as_u16(), *want, "{route} as {who:?}: {}", r.text());
-            if *want == 401 {
-                assert!(r.headers.contains_key(header::WWW_AUTHENTICATE));
-                assert_eq!(r.json()["error"], "unauthorized");
-            }
-            if *want == 403 {
-                assert_eq!(r.json()["error"], "forbidden");
+            match (*want, open311) {
+                (401, _) => {
+                    assert!(r.headers.contains_key(header::WWW_AUTHENTICATE));
+                    assert_eq!(r.json()["error"], "unauthorized");
+                }
+                (403, false) => assert_eq!(r.json()["error"], "forbidden", "{route}"),
+                (403, true) if xml => {
+                    let text = r.text();
+                    assert!(
+                        text.contains("<errors><error><code>403</code>"),
+                        "{route}: {text}"
+                    );
+                }
+                (403, true) => assert_eq!(r.json()[0]["code"], 403, "{route}"),
+                _ => {}
             }
         }
     }
+}
+
+/// The slug of a new campaign opened by the admin key.
+fn admin_campaign(h: &Harness) -> String {
+    let s = slug("c");
+    let r = send(
+        h,
+        Some("admin"),
+        "POST",
+        "/api/v1/campaigns",
+        Some(&campaign_body(&s)),
+    );
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    s
+}
+
+/// The id of a new app key created by the admin key.
+fn admin_key_id(h: &Harness) -> i64 {
+    let r = send(
+        h,
+        Some("admin"),
+        "POST",
+        "/api/v1/keys",
+        Some(&json!({"name": "To revoke", "role": "app"})),
+    );
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.json()["id"].as_i64().unwrap()
 }
 
 #[test]

@@ -5,78 +5,18 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod support_open311;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 
 use common::{Harness, Reply, first_subcategory, harness};
+use support_open311::{
+    assert_valid, assert_valid_file, assert_valid_swagger_list, discovery_schema, updates_schema,
+};
 
 // ------------------------------------------------------------ helpers
-
-/// The official schema files, by the name their `$ref`s use.
-const SCHEMA_FILES: [(&str, &str); 5] = [
-    ("request.json", include_str!("open311-schemas/request.json")),
-    (
-        "requests.json",
-        include_str!("open311-schemas/requests.json"),
-    ),
-    ("service.json", include_str!("open311-schemas/service.json")),
-    (
-        "services.json",
-        include_str!("open311-schemas/services.json"),
-    ),
-    (
-        "service-definition.json",
-        include_str!("open311-schemas/service-definition.json"),
-    ),
-];
-const SWAGGER: &str = include_str!("open311-schemas/swagger.json");
-/// Where the schema files are said to live, so that their relative `$ref`s
-/// resolve among themselves (a reserved domain: nothing is fetched).
-const SCHEMA_BASE: &str = "https://open311.invalid/schema/georeport-v2/";
-/// The W3C datetime profile GeoReport v2 requires.
-const W3C_PATTERN: &str = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$";
-
-fn assert_valid(schema: &Value, base_name: &str, instance: &Value) {
-    let registry = jsonschema::Registry::new()
-        .extend(SCHEMA_FILES.iter().map(|(n, t)| {
-            (
-                format!("{SCHEMA_BASE}{n}"),
-                serde_json::from_str::<Value>(t).unwrap(),
-            )
-        }))
-        .unwrap()
-        .prepare()
-        .unwrap();
-    let validator = jsonschema::options()
-        .with_registry(&registry)
-        .with_base_uri(format!("{SCHEMA_BASE}{base_name}"))
-        .should_validate_formats(true)
-        .should_ignore_unknown_formats(true)
-        .build(schema)
-        .unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{base_name}: {errors:#?}\n{instance:#}");
-}
-
-/// Validates against one of the official schema files.
-fn assert_valid_file(name: &str, instance: &Value) {
-    let (_, text) = SCHEMA_FILES.iter().find(|(n, _)| *n == name).unwrap();
-    assert_valid(&serde_json::from_str(text).unwrap(), name, instance);
-}
-
-/// A Swagger definition as the schema of a list of one (POST answers).
-fn assert_valid_swagger_list(definition: &str, instance: &Value) {
-    let swagger: Value = serde_json::from_str(SWAGGER).unwrap();
-    let def = swagger["definitions"][definition].clone();
-    assert!(def.is_object(), "{definition}");
-    let schema = json!({"type": "array", "minItems": 1, "maxItems": 1, "items": def});
-    assert_valid(&schema, "swagger.json", instance);
-}
 
 /// The spec's error body: a list of `{code, description}`.
 fn assert_open311_error(r: &Reply, status: StatusCode, xml: bool) -> String {
@@ -230,29 +170,7 @@ fn discovery_announces_this_endpoint_and_both_formats() {
             .unwrap(),
     );
     let v = json_of(&r);
-    let schema = json!({
-        "type": "object",
-        "required": ["changeset", "contact", "key_service", "endpoints"],
-        "additionalProperties": false,
-        "properties": {
-            "changeset": {"type": "string", "pattern": W3C_PATTERN},
-            "contact": {"type": "string", "minLength": 1},
-            "key_service": {"type": "string", "minLength": 1},
-            "endpoints": {"type": "array", "minItems": 1, "items": {
-                "type": "object",
-                "required": ["specification", "url", "changeset", "type", "formats"],
-                "additionalProperties": false,
-                "properties": {
-                    "specification": {"type": "string", "format": "uri"},
-                    "url": {"type": "string", "format": "uri"},
-                    "changeset": {"type": "string", "pattern": W3C_PATTERN},
-                    "type": {"enum": ["production", "test"]},
-                    "formats": {"type": "array", "minItems": 1,
-                                "items": {"enum": ["text/xml", "application/json"]}}
-                }
-            }}
-        }
-    });
+    let schema = discovery_schema();
     assert_valid(&schema, "discovery", &v);
     assert_eq!(
         v["endpoints"][0]["url"],
@@ -833,21 +751,7 @@ fn an_agent_s_updates_show_in_the_request_its_notes_and_the_update_list() {
         "reopen",
         "for_triage",
     ];
-    let schema = json!({"type": "array", "items": {
-        "type": "object",
-        "required": ["update_id", "service_request_id", "status", "updated_datetime",
-                     "description", "media_url"],
-        "additionalProperties": false,
-        "properties": {
-            "update_id": {"type": "string", "minLength": 1},
-            "service_request_id": {"type": "string", "minLength": 1},
-            "status": {"enum": states},
-            "updated_datetime": {"type": "string", "pattern": W3C_PATTERN},
-            "description": {"type": "string"},
-            "media_url": {"type": "string"},
-            "external_status_code": {"type": "string"}
-        }
-    }});
+    let schema = updates_schema(&states);
     let v = json_of(&h.get("/open311/v2/servicerequestupdates.json"));
     assert_valid(&schema, "updates", &v);
     let ours: Vec<&Value> = v

@@ -8,155 +8,24 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod support_photos;
 
-use std::io::Cursor;
 use std::path::PathBuf;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use image::{ExtendedColorType, ImageEncoder, ImageFormat, Rgb, RgbImage};
+use image::ImageFormat;
 use serde_json::{Value, json};
 
 use civicmap::photos::{Limits, Variant, file_name, sanitise};
 use civicmap::store::photos::{PhotoBatch, PhotoRow, PhotosAdded};
 use common::{Harness, Reply, anomaly, client_id, harness};
+use support_photos::{
+    Part, contains, has_exif, jpeg, jpeg_with_gps, latitude_bytes, longitude_bytes, multipart,
+    multipart_content_type, noise, photo_part, picture, png, text_part,
+};
 
 // ---------------------------------------------------------------- images
-
-/// A picture with detail in it; `seed` makes distinct photos.
-fn picture(w: u32, h: u32, seed: u32) -> RgbImage {
-    RgbImage::from_fn(w, h, |x, y| {
-        Rgb([
-            (x * 255 / w.max(1)) as u8,
-            (y * 255 / h.max(1)) as u8,
-            ((x ^ y).wrapping_add(seed.wrapping_mul(37)) & 0xFF) as u8,
-        ])
-    })
-}
-
-/// Noise: compresses badly, so a small picture makes a large file.
-fn noise(w: u32, h: u32) -> RgbImage {
-    let mut s = 0x2545_F491_u32;
-    RgbImage::from_fn(w, h, |_, _| {
-        let mut px = [0u8; 3];
-        for c in &mut px {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            *c = s as u8;
-        }
-        Rgb(px)
-    })
-}
-
-fn jpeg(img: &RgbImage) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-        .write_image(
-            img.as_raw(),
-            img.width(),
-            img.height(),
-            ExtendedColorType::Rgb8,
-        )
-        .unwrap();
-    out
-}
-
-fn png(img: &RgbImage) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(
-            img.as_raw(),
-            img.width(),
-            img.height(),
-            ExtendedColorType::Rgb8,
-        )
-        .unwrap();
-    out
-}
-
-/// Hôtel de Ville, as the RATIONALs (little-endian) a camera writes.
-fn rationals(parts: [(u32, u32); 3]) -> Vec<u8> {
-    parts
-        .iter()
-        .flat_map(|(n, d)| n.to_le_bytes().into_iter().chain(d.to_le_bytes()))
-        .collect()
-}
-fn latitude_bytes() -> Vec<u8> {
-    rationals([(48, 1), (51, 1), (2960, 100)])
-}
-fn longitude_bytes() -> Vec<u8> {
-    rationals([(2, 1), (21, 1), (780, 100)])
-}
-
-/// A little-endian TIFF block: IFD0 (Make, GPSInfo pointer), then the GPS
-/// IFD (latitude and longitude with their references), then the values too
-/// long to sit in their entries.
-fn exif_tiff() -> Vec<u8> {
-    // (tag, type, count, value)
-    type Entry = (u16, u16, u32, Vec<u8>);
-    let ifd_len = |n: usize| 2 + 12 * n + 4;
-    let ifd0_at = 8;
-    let gps_at = ifd0_at + ifd_len(2);
-    let ifd0: Vec<Entry> = vec![
-        (0x010F, 2, 10, b"SpyCam Co\0".to_vec()),
-        (0x8825, 4, 1, (gps_at as u32).to_le_bytes().to_vec()),
-    ];
-    let gps: Vec<Entry> = vec![
-        (0x0000, 1, 4, vec![2, 3, 0, 0]),
-        (0x0001, 2, 2, b"N\0".to_vec()),
-        (0x0002, 5, 3, latitude_bytes()),
-        (0x0003, 2, 2, b"E\0".to_vec()),
-        (0x0004, 5, 3, longitude_bytes()),
-    ];
-    let mut data_at = gps_at + ifd_len(gps.len());
-    let mut out = b"II\x2a\x00".to_vec();
-    out.extend((ifd0_at as u32).to_le_bytes());
-    let mut data = Vec::new();
-    for ifd in [&ifd0, &gps] {
-        out.extend((ifd.len() as u16).to_le_bytes());
-        for (tag, typ, count, value) in ifd {
-            out.extend(tag.to_le_bytes());
-            out.extend(typ.to_le_bytes());
-            out.extend(count.to_le_bytes());
-            if value.len() <= 4 {
-                let mut v = value.clone();
-                v.resize(4, 0);
-                out.extend(v);
-            } else {
-                out.extend((data_at as u32).to_le_bytes());
-                data.extend_from_slice(value);
-                data_at += value.len();
-            }
-        }
-        out.extend(0u32.to_le_bytes());
-    }
-    out.extend(data);
-    out
-}
-
-/// A JPEG of `img` carrying an EXIF block with a GPS position.
-fn jpeg_with_gps(img: &RgbImage) -> Vec<u8> {
-    let plain = jpeg(img);
-    let mut payload = b"Exif\0\0".to_vec();
-    payload.extend(exif_tiff());
-    let mut out = plain[..2].to_vec();
-    out.extend([0xFF, 0xE1]);
-    out.extend(u16::try_from(payload.len() + 2).unwrap().to_be_bytes());
-    out.extend(payload);
-    out.extend(&plain[2..]);
-    out
-}
-
-fn has_exif(bytes: &[u8]) -> bool {
-    exif::Reader::new()
-        .read_from_container(&mut Cursor::new(bytes))
-        .is_ok()
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
 
 /// Deterministic bytes that are no image.
 fn random_bytes(n: usize) -> Vec<u8> {
@@ -172,63 +41,11 @@ fn random_bytes(n: usize) -> Vec<u8> {
 
 // ---------------------------------------------------------------- requests
 
-struct Part<'a> {
-    name: &'a str,
-    file_name: Option<&'a str>,
-    content_type: Option<&'a str>,
-    bytes: &'a [u8],
-}
-
-fn photo_part(bytes: &[u8]) -> Part<'_> {
-    Part {
-        name: "photo",
-        file_name: Some("photo.jpg"),
-        content_type: Some("image/jpeg"),
-        bytes,
-    }
-}
-
-fn text_part<'a>(name: &'a str, value: &'a str) -> Part<'a> {
-    Part {
-        name,
-        file_name: None,
-        content_type: None,
-        bytes: value.as_bytes(),
-    }
-}
-
-const BOUNDARY: &str = "----civicmap-test-7MA4YWxkTrZu0gW";
-
-/// A `multipart/form-data` body, by hand.
-fn multipart(parts: &[Part<'_>]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for p in parts {
-        body.extend(format!("--{BOUNDARY}\r\n").as_bytes());
-        let mut disposition = format!("Content-Disposition: form-data; name=\"{}\"", p.name);
-        if let Some(f) = p.file_name {
-            disposition.push_str(&format!("; filename=\"{f}\""));
-        }
-        body.extend(disposition.as_bytes());
-        body.extend(b"\r\n");
-        if let Some(ct) = p.content_type {
-            body.extend(format!("Content-Type: {ct}\r\n").as_bytes());
-        }
-        body.extend(b"\r\n");
-        body.extend(p.bytes);
-        body.extend(b"\r\n");
-    }
-    body.extend(format!("--{BOUNDARY}--\r\n").as_bytes());
-    body
-}
-
 fn upload(h: &Harness, who: Option<&str>, id: i64, parts: &[Part<'_>]) -> Reply {
     h.send_as(
         who,
         Request::post(format!("/api/v1/reports/{id}/photos"))
-            .header(
-                header::CONTENT_TYPE,
-                format!("multipart/form-data; boundary={BOUNDARY}"),
-            )
+            .header(header::CONTENT_TYPE, multipart_content_type())
             .body(Body::from(multipart(parts)))
             .unwrap(),
     )

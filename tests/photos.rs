@@ -9,206 +9,17 @@ use std::io::Cursor;
 use civicmap::photos::{
     self, ContentHash, ImageType, Limits, PhotoError, Sanitised, Variant, sanitise, sniff,
 };
-use image::{ExtendedColorType, ImageEncoder, Rgb, RgbImage, Rgba, RgbaImage};
+use image::{Rgb, RgbImage, Rgba, RgbaImage};
 use proptest::prelude::*;
 
+mod support_photos;
+
+use support_photos::{
+    contains, exif_tiff, jpeg, latitude_bytes, longitude_bytes, picture, png, png_rgba, segment,
+    webp, webp_with_exif, with_segments,
+};
+
 // ---------------------------------------------------------------- builders
-
-/// A picture with detail in it, so that encoders have something to code.
-fn picture(w: u32, h: u32) -> RgbImage {
-    RgbImage::from_fn(w, h, |x, y| {
-        Rgb([
-            (x * 255 / w.max(1)) as u8,
-            (y * 255 / h.max(1)) as u8,
-            ((x ^ y) & 0xFF) as u8,
-        ])
-    })
-}
-
-fn jpeg(img: &RgbImage) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-        .write_image(
-            img.as_raw(),
-            img.width(),
-            img.height(),
-            ExtendedColorType::Rgb8,
-        )
-        .unwrap();
-    out
-}
-
-fn png(img: &RgbImage) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(
-            img.as_raw(),
-            img.width(),
-            img.height(),
-            ExtendedColorType::Rgb8,
-        )
-        .unwrap();
-    out
-}
-
-fn png_rgba(img: &RgbaImage) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(
-            img.as_raw(),
-            img.width(),
-            img.height(),
-            ExtendedColorType::Rgba8,
-        )
-        .unwrap();
-    out
-}
-
-fn webp(img: &RgbImage) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::codecs::webp::WebPEncoder::new_lossless(&mut out)
-        .write_image(
-            img.as_raw(),
-            img.width(),
-            img.height(),
-            ExtendedColorType::Rgb8,
-        )
-        .unwrap();
-    out
-}
-
-fn webp_with_exif(img: &RgbImage, exif: Vec<u8>) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut enc = image::codecs::webp::WebPEncoder::new_lossless(&mut out);
-    enc.set_exif_metadata(exif).unwrap();
-    enc.write_image(
-        img.as_raw(),
-        img.width(),
-        img.height(),
-        ExtendedColorType::Rgb8,
-    )
-    .unwrap();
-    out
-}
-
-/// Paris, Hôtel de Ville: 48° 51' 29.60" N, 2° 21' 7.80" E, as the three
-/// RATIONALs (little-endian numerator, denominator) a camera writes.
-fn rationals(parts: [(u32, u32); 3]) -> Vec<u8> {
-    parts
-        .iter()
-        .flat_map(|(n, d)| n.to_le_bytes().into_iter().chain(d.to_le_bytes()))
-        .collect()
-}
-fn latitude_bytes() -> Vec<u8> {
-    rationals([(48, 1), (51, 1), (2960, 100)])
-}
-fn longitude_bytes() -> Vec<u8> {
-    rationals([(2, 1), (21, 1), (780, 100)])
-}
-
-/// A TIFF-structured EXIF block, little-endian, laid out by hand:
-/// header, IFD0 (Make, optional Orientation, GPSInfo pointer), the GPS IFD
-/// (version, latitude and longitude with their references), then the values
-/// too long to sit in their entries.
-fn exif_tiff(orientation: Option<u16>) -> Vec<u8> {
-    struct Entry {
-        tag: u16,
-        typ: u16,
-        count: u32,
-        value: Vec<u8>, // inline if ≤ 4 bytes, else stored after the IFDs
-    }
-    const BYTE: u16 = 1;
-    const ASCII: u16 = 2;
-    const SHORT: u16 = 3;
-    const LONG: u16 = 4;
-    const RATIONAL: u16 = 5;
-
-    let mut ifd0 = vec![Entry {
-        tag: 0x010F, // Make
-        typ: ASCII,
-        count: 10,
-        value: b"SpyCam Co\0".to_vec(),
-    }];
-    if let Some(o) = orientation {
-        ifd0.push(Entry {
-            tag: 0x0112,
-            typ: SHORT,
-            count: 1,
-            value: o.to_le_bytes().to_vec(),
-        });
-    }
-    ifd0.push(Entry {
-        tag: 0x8825, // GPSInfo: offset patched below
-        typ: LONG,
-        count: 1,
-        value: vec![0; 4],
-    });
-    let gps = vec![
-        Entry {
-            tag: 0x0000,
-            typ: BYTE,
-            count: 4,
-            value: vec![2, 3, 0, 0],
-        },
-        Entry {
-            tag: 0x0001,
-            typ: ASCII,
-            count: 2,
-            value: b"N\0".to_vec(),
-        },
-        Entry {
-            tag: 0x0002,
-            typ: RATIONAL,
-            count: 3,
-            value: latitude_bytes(),
-        },
-        Entry {
-            tag: 0x0003,
-            typ: ASCII,
-            count: 2,
-            value: b"E\0".to_vec(),
-        },
-        Entry {
-            tag: 0x0004,
-            typ: RATIONAL,
-            count: 3,
-            value: longitude_bytes(),
-        },
-    ];
-    let ifd_len = |n: usize| 2 + 12 * n + 4;
-    let ifd0_at = 8;
-    let gps_at = ifd0_at + ifd_len(ifd0.len());
-    let mut data_at = gps_at + ifd_len(gps.len());
-    for e in &mut ifd0 {
-        if e.tag == 0x8825 {
-            e.value = (gps_at as u32).to_le_bytes().to_vec();
-        }
-    }
-
-    let mut out = b"II\x2a\x00".to_vec();
-    out.extend((ifd0_at as u32).to_le_bytes());
-    let mut data: Vec<u8> = Vec::new();
-    for ifd in [&ifd0, &gps] {
-        out.extend((ifd.len() as u16).to_le_bytes());
-        for e in ifd {
-            out.extend(e.tag.to_le_bytes());
-            out.extend(e.typ.to_le_bytes());
-            out.extend(e.count.to_le_bytes());
-            if e.value.len() <= 4 {
-                let mut v = e.value.clone();
-                v.resize(4, 0);
-                out.extend(v);
-            } else {
-                out.extend((data_at as u32).to_le_bytes());
-                data.extend_from_slice(&e.value);
-                data_at += e.value.len();
-            }
-        }
-        out.extend(0u32.to_le_bytes()); // no next IFD
-    }
-    out.extend(data);
-    out
-}
 
 /// An ICC profile for Display P3, the colour space of most phone photos.
 fn display_p3_icc() -> Vec<u8> {
@@ -235,23 +46,6 @@ fn segments(jpeg: &[u8]) -> Vec<(u8, Vec<u8>)> {
         }
         i += 2 + len;
     }
-}
-
-fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
-    let mut s = vec![0xFF, marker];
-    s.extend(u16::try_from(payload.len() + 2).unwrap().to_be_bytes());
-    s.extend(payload);
-    s
-}
-
-/// `jpeg` with `extra` segments right after SOI.
-fn with_segments(jpeg: &[u8], extra: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = jpeg[..2].to_vec();
-    for s in extra {
-        out.extend(s);
-    }
-    out.extend(&jpeg[2..]);
-    out
 }
 
 /// A JPEG carrying every kind of metadata a phone or an editor leaves.
@@ -327,10 +121,6 @@ fn png_header_only(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 /// Asserts that a rendition is a bare JPEG: only the segments an encoder
 /// needs (JFIF APP0, quantisation and Huffman tables, frame, scan), nothing
 /// after EOI, and nothing kamadak-exif can read.
@@ -394,7 +184,7 @@ fn close(a: Rgb<u8>, b: [u8; 3], tolerance: u8) -> bool {
 
 #[test]
 fn the_test_jpeg_really_carries_gps_that_an_exif_reader_finds() {
-    let input = jpeg_full_of_metadata(&picture(64, 48), None);
+    let input = jpeg_full_of_metadata(&picture(64, 48, 0), None);
     let exif = exif::Reader::new()
         .read_from_container(&mut Cursor::new(&input))
         .unwrap();
@@ -415,7 +205,7 @@ fn the_test_jpeg_really_carries_gps_that_an_exif_reader_finds() {
 
 #[test]
 fn exif_gps_xmp_iptc_icc_comments_and_trailing_data_do_not_survive_a_jpeg() {
-    let input = jpeg_full_of_metadata(&picture(64, 48), None);
+    let input = jpeg_full_of_metadata(&picture(64, 48, 0), None);
     let out = ok(&input);
     assert_eq!(out.source_type, ImageType::Jpeg);
     for v in Variant::ALL {
@@ -436,7 +226,7 @@ fn png_text_xmp_time_and_exif_chunks_do_not_survive() {
     let mut text = b"Comment\0".to_vec();
     text.extend(COMMENT_SECRET);
     let input = with_chunks(
-        &png(&picture(40, 30)),
+        &png(&picture(40, 30, 0)),
         &[
             png_chunk(b"tEXt", &text),
             png_chunk(b"iTXt", &itxt),
@@ -455,7 +245,7 @@ fn png_text_xmp_time_and_exif_chunks_do_not_survive() {
 
 #[test]
 fn webp_exif_does_not_survive() {
-    let input = webp_with_exif(&picture(40, 30), exif_tiff(None));
+    let input = webp_with_exif(&picture(40, 30, 0), exif_tiff(None));
     assert!(contains(&input, &latitude_bytes()));
     let out = ok(&input);
     assert_eq!(out.source_type, ImageType::WebP);
@@ -513,7 +303,7 @@ fn exif_orientation_3_turns_the_photo_upside_down_in_place() {
 fn a_png_sent_as_photo_jpg_with_type_image_jpeg_is_still_read_as_a_png() {
     // Nothing but the bytes is given to `sanitise`: a name or a declared
     // Content-Type cannot steer the decoder.
-    let bytes = png(&picture(32, 32));
+    let bytes = png(&picture(32, 32, 0));
     assert_eq!(sniff(&bytes), Some(ImageType::Png));
     let out = ok(&bytes);
     assert_eq!(out.source_type, ImageType::Png);
@@ -560,7 +350,7 @@ fn random_bytes_text_and_empty_uploads_are_not_images() {
 #[test]
 fn bytes_that_start_like_a_jpeg_but_hold_a_png_are_refused_as_corrupt() {
     let mut bytes = vec![0xFF, 0xD8, 0xFF];
-    bytes.extend(png(&picture(16, 16)));
+    bytes.extend(png(&picture(16, 16, 0)));
     let e = err(&bytes);
     assert!(
         matches!(
@@ -577,7 +367,7 @@ fn bytes_that_start_like_a_jpeg_but_hold_a_png_are_refused_as_corrupt() {
 
 #[test]
 fn a_truncated_jpeg_is_refused_not_padded_with_grey() {
-    let full = jpeg(&picture(120, 80));
+    let full = jpeg(&picture(120, 80, 0));
     for cut in [full.len() - 2, full.len() * 2 / 3, full.len() / 3, 200, 4] {
         let e = err(&full[..cut]);
         assert!(
@@ -596,10 +386,10 @@ fn a_truncated_jpeg_is_refused_not_padded_with_grey() {
 
 #[test]
 fn a_truncated_png_or_webp_is_refused() {
-    let p = png(&picture(120, 80));
+    let p = png(&picture(120, 80, 0));
     // Without metadata, so that every cut falls in the image data (a cut in
     // a trailing EXIF chunk loses nothing of the picture).
-    let w = webp(&picture(120, 80));
+    let w = webp(&picture(120, 80, 0));
     for (bytes, kind) in [(&p, ImageType::Png), (&w, ImageType::WebP)] {
         for cut in [bytes.len() - 13, bytes.len() / 2, 40] {
             let e = err(&bytes[..cut]);
@@ -633,7 +423,7 @@ fn an_upload_over_the_byte_limit_is_refused_with_413_before_it_is_decoded() {
 
 #[test]
 fn the_byte_limit_is_inclusive() {
-    let bytes = jpeg(&picture(64, 64));
+    let bytes = jpeg(&picture(64, 64, 0));
     let exact = Limits {
         max_bytes: bytes.len(),
         ..Limits::default()
@@ -682,7 +472,7 @@ fn a_header_within_the_side_limit_but_over_the_pixel_limit_is_refused() {
 
 #[test]
 fn a_jpeg_frame_header_forged_to_50000_by_50000_is_refused_before_decoding() {
-    let mut bytes = jpeg(&picture(16, 16));
+    let mut bytes = jpeg(&picture(16, 16, 0));
     let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
     // SOF0: marker, length (2), precision (1), height (2), width (2).
     bytes[sof + 5..sof + 7].copy_from_slice(&50_000u16.to_be_bytes());
@@ -707,7 +497,7 @@ fn the_decoded_buffer_budget_is_checked_from_the_header_too() {
         max_decode_bytes: 100 * 100 * 3 - 1,
         ..Limits::default()
     };
-    let e = sanitise(&png(&picture(100, 100)), &limits).unwrap_err();
+    let e = sanitise(&png(&picture(100, 100, 0)), &limits).unwrap_err();
     assert!(
         matches!(e, PhotoError::TooManyPixels { width: 100, .. }),
         "{e:?}"
@@ -718,20 +508,20 @@ fn the_decoded_buffer_budget_is_checked_from_the_header_too() {
 
 #[test]
 fn the_display_version_has_a_long_side_of_at_most_800_and_the_full_one_2048() {
-    let out = ok(&jpeg(&picture(3000, 1000)));
+    let out = ok(&jpeg(&picture(3000, 1000, 0)));
     assert_eq!((out.full.width, out.full.height), (2048, 683));
     assert_eq!((out.display.width, out.display.height), (800, 267));
     let decoded = image::load_from_memory(&out.display.bytes).unwrap();
     assert_eq!((decoded.width(), decoded.height()), (800, 267));
 
-    let tall = ok(&png(&picture(500, 1200)));
+    let tall = ok(&png(&picture(500, 1200, 0)));
     assert_eq!((tall.full.width, tall.full.height), (500, 1200));
     assert_eq!((tall.display.width, tall.display.height), (333, 800));
 }
 
 #[test]
 fn a_small_photo_is_never_enlarged() {
-    let out = ok(&png(&picture(300, 200)));
+    let out = ok(&png(&picture(300, 200, 0)));
     assert_eq!((out.full.width, out.full.height), (300, 200));
     assert_eq!((out.display.width, out.display.height), (300, 200));
 }
@@ -775,7 +565,7 @@ fn a_display_p3_photo_is_converted_to_srgb_before_its_profile_is_dropped() {
 
 #[test]
 fn the_same_upload_gives_the_same_bytes_and_the_same_file_names() {
-    let input = jpeg_full_of_metadata(&picture(90, 60), Some(6));
+    let input = jpeg_full_of_metadata(&picture(90, 60, 0), Some(6));
     let (a, b) = (ok(&input), ok(&input));
     assert_eq!(a, b);
     assert_eq!(a.hash, ContentHash::of(&a.full.bytes));
@@ -785,14 +575,14 @@ fn the_same_upload_gives_the_same_bytes_and_the_same_file_names() {
         photos::parse_file_name(&name),
         Some((a.hash, Variant::Display))
     );
-    let other = ok(&jpeg(&picture(90, 61)));
+    let other = ok(&jpeg(&picture(90, 61, 0)));
     assert_ne!(other.hash, a.hash);
 }
 
 // ---------------------------------------------------------------- no panics
 
 fn small_valid_images() -> Vec<Vec<u8>> {
-    let img = picture(24, 16);
+    let img = picture(24, 16, 0);
     vec![
         jpeg_full_of_metadata(&img, Some(6)),
         with_chunks(&png(&img), &[png_chunk(b"eXIf", &exif_tiff(Some(8)))]),

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use civicmap::config::{DEFAULT_MAPLIBRE_URL, MAPLIBRE_VERSION};
-use common::get;
 use common::server::{client_with_key, create_key, free_port, start_server_with, wait_healthy};
+use common::{anomaly, client_id, get, harness};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -192,6 +192,76 @@ fn unknown_assets_and_traversal_attempts_are_json_404s() {
         assert_eq!(r.status, 404, "{path}: {}", r.text());
         assert_eq!(r.json()["error"], "not_found", "{path}");
     }
+}
+
+/// The z16 tile holding a point, as the viewer asks for it.
+fn z16_tile(lon: f64, lat: f64) -> String {
+    let n = f64::from(1_u32 << 16);
+    let x = ((lon + 180.0) / 360.0 * n).floor();
+    let y = ((1.0 - lat.to_radians().tan().asinh() / std::f64::consts::PI) / 2.0 * n).floor();
+    format!("/tiles/reports/16/{x}/{y}.mvt")
+}
+
+#[test]
+fn the_campaign_selector_lists_open_campaigns_whose_slugs_filter_the_report_tiles_and_count() {
+    let page = get("/").text();
+    let at = page
+        .find(r#"<select id="filter-campaign" name="campaign">"#)
+        .expect("a campaign selector in the filters");
+    let select = &page[at..at + page[at..].find("</select>").unwrap()];
+    assert!(
+        select.contains(r#"<option value="">all</option>"#),
+        "{select}"
+    );
+    let script = get("/viewer/viewer.js").text();
+    assert!(
+        script.contains("campaign: 'filter-campaign'"),
+        "the selector is one of the report filters (tile URL and count)"
+    );
+    assert!(script.contains("fetch('/api/v1/campaigns')"));
+    assert!(script.contains("el('option', { value: c.slug }, c.title)"));
+
+    // What the selector offers is what the tiles and the count take.
+    let h = harness();
+    let slug = format!("viewer-{}", std::process::id());
+    let created = h.post_as(
+        Some("admin"),
+        "/api/v1/campaigns",
+        &json!({
+            "slug": slug,
+            "title": "Des bancs place de la République",
+            "question": "Où manque-t-il un banc ?",
+            "categories": ["proprete"],
+            "ends_at": "2099-01-01",
+        }),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let listed = get("/api/v1/campaigns").json();
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["slug"] == slug.as_str() && c["title"].is_string()),
+        "{listed}"
+    );
+    let (lon, lat) = (2.3634, 48.8674);
+    let mut contribution = anomaly(&client_id("viewer-campaign"));
+    contribution["kind"] = json!("contribution");
+    contribution["campaign"] = json!(slug);
+    contribution["lon"] = json!(lon);
+    contribution["lat"] = json!(lat);
+    let filed = h.post_as(Some("app"), "/api/v1/reports", &contribution);
+    assert_eq!(filed.status, 201, "{}", filed.text());
+
+    let tile = z16_tile(lon, lat);
+    assert_eq!(get(&format!("{tile}?campaign={slug}")).status, 200);
+    assert_eq!(
+        get(&format!("/api/v1/reports?limit=1&campaign={slug}")).json()["total"],
+        1
+    );
+    let unknown = get(&format!("{tile}?campaign=no-such-campaign"));
+    assert_eq!(unknown.status, 422, "{}", unknown.text());
 }
 
 /// Kills the server when the test ends, even on a failed assertion.
@@ -455,17 +525,26 @@ fn node_sri(file: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Reports at three places (the centre, Montmartre, the 13th), both kinds and
-/// two categories, 44 m apart so that each can be clicked alone at zoom 17.
-async fn post_reports(http: &reqwest::Client, base: &str) -> usize {
-    let categories: Value = http
+/// POSTs JSON to a running server and expects 201 Created.
+async fn post_created(http: &reqwest::Client, url: &str, body: &Value) {
+    let r = http.post(url).json(body).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{url}: {}", r.text().await.unwrap());
+}
+
+/// `GET /api/v1/categories` of a running server.
+async fn categories(http: &reqwest::Client, base: &str) -> Value {
+    let r = http
         .get(format!("{base}/api/v1/categories"))
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    r.json().await.unwrap()
+}
+
+/// Reports at three places (the centre, Montmartre, the 13th), both kinds and
+/// two categories, 44 m apart so that each can be clicked alone at zoom 17.
+async fn post_reports(http: &reqwest::Client, base: &str) -> usize {
+    let categories = categories(http, base).await;
     let pick = |i: usize| {
         let c = &categories[i];
         (
@@ -493,17 +572,44 @@ async fn post_reports(http: &reqwest::Client, base: &str) -> usize {
                 "channel": "web",
                 "contact": "never-shown@example.org",
             });
-            let r = http
-                .post(format!("{base}/api/v1/reports"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+            post_created(http, &format!("{base}/api/v1/reports"), &body).await;
             n += 1;
         }
     }
     n
+}
+
+/// An open campaign (by the admin key) and six contributions answering it,
+/// near the place de la République, 44 m apart; returns the campaign's slug.
+async fn post_campaign(
+    admin: &reqwest::Client,
+    app: &reqwest::Client,
+    base: &str,
+    category: &str,
+) -> String {
+    let slug = "bancs-republique";
+    let campaign = json!({
+        "slug": slug,
+        "title": "Des bancs place de la République",
+        "question": "Où manque-t-il un banc ?",
+        "categories": [category],
+        "ends_at": "2099-01-01",
+    });
+    post_created(admin, &format!("{base}/api/v1/campaigns"), &campaign).await;
+    for i in 0..6 {
+        let body = json!({
+            "kind": "contribution",
+            "category": category,
+            "description": format!("viewer test campaign contribution {i}"),
+            "lon": 2.3640 + (i % 3) as f64 * 0.0006,
+            "lat": 48.8670 + (i / 3) as f64 * 0.0004,
+            "client_id": format!("viewer-test-campaign-{i}"),
+            "channel": "web",
+            "campaign": slug,
+        });
+        post_created(app, &format!("{base}/api/v1/reports"), &body).await;
+    }
+    slug.to_owned()
 }
 
 #[test]
@@ -532,6 +638,7 @@ fn the_viewer_draws_every_layer_in_headless_chromium() {
     }
 
     let data = tempfile::tempdir().unwrap();
+    let admin_key = create_key(data.path(), "admin");
     runtime().block_on(async {
         let (_server, base, http) = start(
             data.path(),
@@ -539,6 +646,10 @@ fn the_viewer_draws_every_layer_in_headless_chromium() {
         )
         .await;
         let posted = post_reports(&http, &base).await;
+        let admin = client_with_key(&admin_key, Duration::from_secs(30));
+        let categories = categories(&http, &base).await;
+        let category = categories[0]["code"].as_str().unwrap();
+        post_campaign(&admin, &http, &base, category).await;
         let t0 = Instant::now();
         let out = tokio::process::Command::new("node")
             .arg(browser_dir().join("viewer.mjs"))

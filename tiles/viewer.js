@@ -10,7 +10,10 @@
   // Layers a click can pick, topmost first.
   const CLICKABLE = ['reports-points', 'projects', 'reports-hexagons', 'working-class-fill', 'districts-fill'];
   // The report filters, as the query parameters of the reports tile URL (and of GET /api/v1/reports).
-  const REPORT_FILTERS = { kind: 'filter-kind', category: 'filter-category', from: 'filter-from', to: 'filter-to' };
+  // `campaign` keeps the contributions answering one campaign (its slug); "all" (empty) drops the parameter.
+  const REPORT_FILTERS = {
+    kind: 'filter-kind', category: 'filter-category', campaign: 'filter-campaign', from: 'filter-from', to: 'filter-to',
+  };
 
   const $ = (id) => document.getElementById(id);
 
@@ -164,6 +167,17 @@
     }
   }
 
+  // The open campaigns, by slug (what the tiles' `campaign` parameter takes), titled.
+  async function loadCampaigns() {
+    const select = $('filter-campaign');
+    const response = await fetch('/api/v1/campaigns');
+    if (!response.ok) throw new Error(`GET /api/v1/campaigns: ${response.status}`);
+    const { items } = await response.json();
+    for (const c of items) {
+      select.append(el('option', { value: c.slug }, c.title));
+    }
+  }
+
   // Shows how many reports match the filters (city-wide), or why the filters are refused.
   async function showMatching(query) {
     const status = $('filter-status');
@@ -225,6 +239,9 @@
 
     loadCategories().catch((e) => {
       $('filter-status').textContent = `Categories unavailable (${e.message}).`;
+    });
+    loadCampaigns().catch((e) => {
+      $('filter-status').textContent = `Campaigns unavailable (${e.message}).`;
     });
     showMatching('').catch((e) => console.warn('report count:', e));
 

@@ -10,90 +10,15 @@ use time::macros::datetime;
 use super::*;
 use crate::model::{DistrictRef, Kind, LonLat, Status, Taxonomy};
 
+// The schema validator is shared with the HTTP tests (tests/open311.rs).
+#[path = "../../tests/support_open311/mod.rs"]
+mod support_open311;
+
+use support_open311::{
+    assert_valid, assert_valid_file, discovery_schema, swagger_list_schema, updates_schema,
+};
+
 const SHIPPED_TAXONOMY: &str = include_str!("../../data/dansmarue_taxonomy.csv");
-
-/// The official schema files, by the name their `$ref`s use.
-const SCHEMA_FILES: [(&str, &str); 5] = [
-    (
-        "request.json",
-        include_str!("../../tests/open311-schemas/request.json"),
-    ),
-    (
-        "requests.json",
-        include_str!("../../tests/open311-schemas/requests.json"),
-    ),
-    (
-        "service.json",
-        include_str!("../../tests/open311-schemas/service.json"),
-    ),
-    (
-        "services.json",
-        include_str!("../../tests/open311-schemas/services.json"),
-    ),
-    (
-        "service-definition.json",
-        include_str!("../../tests/open311-schemas/service-definition.json"),
-    ),
-];
-const SWAGGER: &str = include_str!("../../tests/open311-schemas/swagger.json");
-/// Where the schema files are said to live, so that their relative `$ref`s
-/// resolve among themselves (a reserved domain: nothing is fetched).
-const SCHEMA_BASE: &str = "https://open311.invalid/schema/georeport-v2/";
-
-fn schema_file(name: &str) -> Value {
-    let (_, text) = SCHEMA_FILES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .expect("a shipped schema");
-    serde_json::from_str(text).unwrap()
-}
-
-/// Validates `instance` against a schema that may `$ref` the shipped files.
-fn assert_valid(schema: &Value, base_name: &str, instance: &Value) {
-    let registry = jsonschema::Registry::new()
-        .extend(SCHEMA_FILES.iter().map(|(n, t)| {
-            (
-                format!("{SCHEMA_BASE}{n}"),
-                serde_json::from_str::<Value>(t).unwrap(),
-            )
-        }))
-        .unwrap()
-        .prepare()
-        .unwrap();
-    let validator = jsonschema::options()
-        .with_registry(&registry)
-        .with_base_uri(format!("{SCHEMA_BASE}{base_name}"))
-        .should_validate_formats(true)
-        .should_ignore_unknown_formats(true)
-        .build(schema)
-        .unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{base_name}: {errors:#?}\n{}",
-        serde_json::to_string_pretty(instance).unwrap()
-    );
-}
-
-fn assert_valid_file(name: &str, instance: &Value) {
-    assert_valid(&schema_file(name), name, instance);
-}
-
-/// A Swagger definition as a schema for a list of it (the spec's answers
-/// to a POST and to a token are lists).
-fn swagger_list_schema(definition: &str) -> Value {
-    let swagger: Value = serde_json::from_str(SWAGGER).unwrap();
-    let def = swagger["definitions"][definition].clone();
-    assert!(def.is_object(), "{definition} in swagger.json");
-    json!({"type": "array", "minItems": 1, "maxItems": 1, "items": def})
-}
-
-/// The W3C profile GeoReport v2 requires: `YYYY-MM-DDThh:mm:ss` then `Z` or
-/// `±hh:mm` (mySociety's validator uses the same pattern).
-const W3C_PATTERN: &str = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$";
 
 fn json_of(doc: &impl Document) -> Value {
     serde_json::from_str(&doc.render(Format::Json)).unwrap()
@@ -466,28 +391,7 @@ fn an_error_body_is_a_list_of_codes_and_descriptions() {
 /// Discovery has no schema file; the rules of the Service Discovery spec.
 #[test]
 fn discovery_has_its_changeset_contact_key_service_and_endpoints() {
-    let schema = json!({
-        "type": "object",
-        "required": ["changeset", "contact", "key_service", "endpoints"],
-        "additionalProperties": false,
-        "properties": {
-            "changeset": {"type": "string", "pattern": W3C_PATTERN},
-            "contact": {"type": "string"},
-            "key_service": {"type": "string"},
-            "endpoints": {"type": "array", "minItems": 1, "items": {
-                "type": "object",
-                "required": ["specification", "url", "changeset", "type", "formats"],
-                "additionalProperties": false,
-                "properties": {
-                    "specification": {"type": "string", "format": "uri"},
-                    "url": {"type": "string", "format": "uri"},
-                    "changeset": {"type": "string", "pattern": W3C_PATTERN},
-                    "type": {"enum": ["production", "test"]},
-                    "formats": {"type": "array", "minItems": 1, "items": {"enum": ["text/xml", "application/json"]}}
-                }
-            }}
-        }
-    });
+    let schema = discovery_schema();
     let v = json_of(&discovery());
     assert_valid(&schema, "discovery", &v);
     assert_eq!(
@@ -496,27 +400,12 @@ fn discovery_has_its_changeset_contact_key_service_and_endpoints() {
     );
 }
 
-/// mySociety's rules (its endpoint's own schema): every field a string,
-/// `media_url` and `description` present even if empty, the state one of
-/// the extended states in lower case.
+/// mySociety's rules (its endpoint's own schema), the state one of the
+/// extended states in lower case.
 #[test]
 fn service_request_updates_follow_mysociety_s_schema() {
     let states: Vec<&str> = UpdateStatus::ALL.iter().map(|s| s.as_str()).collect();
-    let update = json!({
-        "type": "object",
-        "required": ["update_id", "service_request_id", "status", "updated_datetime", "description", "media_url"],
-        "additionalProperties": false,
-        "properties": {
-            "update_id": {"type": "string", "minLength": 1},
-            "service_request_id": {"type": "string", "minLength": 1},
-            "status": {"enum": states},
-            "updated_datetime": {"type": "string", "pattern": W3C_PATTERN},
-            "description": {"type": "string"},
-            "media_url": {"type": "string"},
-            "external_status_code": {"type": "string"}
-        }
-    });
-    let schema = json!({"type": "array", "items": update});
+    let schema = updates_schema(&states);
     let v = json_of(&updates());
     assert_valid(&schema, "updates", &v);
     assert_eq!(v[0]["status"], "action_scheduled");

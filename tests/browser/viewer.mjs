@@ -4,8 +4,9 @@
 //
 // Starts nothing but Debian's Chromium (a fresh profile, deleted afterwards). The server must serve
 // MapLibre itself (`--maplibre-dir`): every request leaving the base URL is aborted and fails the
-// test. Its reports must include anomalies and contributions, all inside the served area (tests/viewer.rs
-// posts such a set). Exits 0 when every check passes, 1 on a failed check, 2 on a usage error or timeout.
+// test. Its reports must include anomalies and contributions, all inside the served area, and an open
+// campaign with contributions answering it (tests/viewer.rs posts such a set). Exits 0 when every check
+// passes, 1 on a failed check, 2 on a usage error or timeout.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -175,6 +176,22 @@ async function run(context) {
   const reset = await hexagons(page);
   check(sum(reset, 'total') === sum(all, 'total'), 'clearing the filters restores the totals');
 
+  // --- the campaign selector keeps the contributions answering one campaign -------------------
+  const campaigns = (await api('/api/v1/campaigns')).items;
+  const offered = await page.$$eval('#filter-campaign option', (os) => os.map((o) => o.value).filter(Boolean));
+  check(campaigns.length > 0 && offered.length === campaigns.length && campaigns.every((c) => offered.includes(c.slug)),
+    'the campaign selector lists the open campaigns of /api/v1/campaigns', offered.join(', '));
+  if (campaigns.length > 0) {
+    const slug = campaigns[0].slug;
+    const { total } = await api(`/api/v1/reports?limit=1&campaign=${encodeURIComponent(slug)}`);
+    await setFilter(page, '#filter-campaign', slug, `campaign=${slug}`);
+    const byCampaign = await hexagons(page);
+    check(total > 0 && sum(byCampaign, 'total') === total && sum(byCampaign, 'anomalies') === 0,
+      `with campaign=${slug}, the hexagons count its contributions only`, `${sum(byCampaign, 'total')} vs ${total} from the API`);
+    await setFilter(page, '#filter-campaign', '', null);
+    check(sum(await hexagons(page), 'total') === sum(all, 'total'), 'the campaign "all" restores the totals');
+  }
+
   // --- single reports at a high zoom, and a click on one --------------------------------------
   const candidates = (await api('/api/v1/reports?limit=50')).items;
   let clicked = false;
@@ -251,7 +268,7 @@ async function setFilter(page, selector, value, expectInUrl) {
   // The count shown in the panel comes from a separate API call.
   await page.waitForFunction(() => document.getElementById('filter-status').textContent.trim() !== '', null, { timeout: SETTLE_MS });
   const source = await page.evaluate(() => window.civicmap.map.getSource('reports').tiles[0]);
-  check(expectInUrl ? source.includes(expectInUrl) : !/[?&](kind|category)=/.test(source),
+  check(expectInUrl ? source.includes(expectInUrl) : !/[?&](kind|category|campaign)=/.test(source),
     `the ${selector} control sets the reports tile URL`, source);
 }
 
