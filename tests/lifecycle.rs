@@ -219,6 +219,8 @@ fn every_role_gets_exactly_the_status_its_key_allows_on_every_route() {
         ("file an Open311 request in JSON", |_, _| Call::open311("/open311/v2/requests.json", open311_request_form(2.3815, 48.8445)), [403, 403, 200, 200, 403, 403]),
         ("file an Open311 request in XML", |_, _| Call::open311("/open311/v2/requests.xml", open311_request_form(2.3816, 48.8446)), [403, 403, 200, 200, 403, 403]),
         ("post an Open311 update", |h, _| Call::open311("/open311/v2/servicerequestupdates.json", open311_update_form(fresh_report(h, 2.3817, 48.8447))), [403, 403, 403, 200, 403, 403]),
+        ("register a webhook", |_, _| Call::post("/api/v1/webhooks", json!({"url": "https://back-office.example/hooks/matrix", "name": "Matrix"})), [401, 401, 403, 201, 201, 403]),
+        ("list webhooks", |_, _| Call::get("/api/v1/webhooks"), [401, 401, 403, 200, 200, 403]),
         ("read a timeline (public)", |_, base| Call::get(format!("/api/v1/reports/{base}/history")), [200, 200, 200, 200, 200, 200]),
         ("list a report's photos (public)", |_, base| Call::get(format!("/api/v1/reports/{base}/photos")), [200, 200, 200, 200, 200, 200]),
         ("list campaigns (public)", |_, _| Call::get("/api/v1/campaigns"), [200, 200, 200, 200, 200, 200]),
