@@ -1088,3 +1088,25 @@ async fn a_filing_logged_in_its_own_row_by_an_older_version_still_reads_as_one_e
     assert_eq!(store.report_events(stored[0].id).await.unwrap(), log[..1]);
     assert_eq!(store.report_events(later[0].id).await.unwrap(), log[1..]);
 }
+
+#[tokio::test]
+async fn reports_carry_only_the_indexes_a_statement_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    drop(store);
+    let db = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join(civicmap::store::DB_FILE_NAME))
+        .read_only(true);
+    let pool = sqlx::SqlitePool::connect_with(db).await.unwrap();
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'reports' \
+         AND sql IS NOT NULL ORDER BY name",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    // Each index costs every filing a B-tree insertion: by category, status
+    // or district the in-memory index answers (schema 6 dropped those).
+    assert_eq!(names, ["reports_campaign", "reports_created_at"]);
+}
