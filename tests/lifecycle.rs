@@ -221,6 +221,7 @@ fn every_role_gets_exactly_the_status_its_key_allows_on_every_route() {
         ("post an Open311 update", |h, _| Call::open311("/open311/v2/servicerequestupdates.json", open311_update_form(fresh_report(h, 2.3817, 48.8447))), [403, 403, 403, 200, 403, 403]),
         ("register a webhook", |_, _| Call::post("/api/v1/webhooks", json!({"url": "https://back-office.example/hooks/matrix", "name": "Matrix"})), [401, 401, 403, 201, 201, 403]),
         ("list webhooks", |_, _| Call::get("/api/v1/webhooks"), [401, 401, 403, 200, 200, 403]),
+        ("enable a webhook (the admin's, active: 409; an agent cannot see it: 404)", |h, _| Call::new("POST", format!("/api/v1/webhooks/{}/enable", admin_webhook(h)), Payload::Empty), [401, 401, 403, 404, 409, 403]),
         ("read a timeline (public)", |_, base| Call::get(format!("/api/v1/reports/{base}/history")), [200, 200, 200, 200, 200, 200]),
         ("list a report's photos (public)", |_, base| Call::get(format!("/api/v1/reports/{base}/photos")), [200, 200, 200, 200, 200, 200]),
         ("list campaigns (public)", |_, _| Call::get("/api/v1/campaigns"), [200, 200, 200, 200, 200, 200]),
@@ -264,6 +265,19 @@ fn admin_campaign(h: &Harness) -> String {
     );
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     s
+}
+
+/// The id of a new webhook registered by the admin key.
+fn admin_webhook(h: &Harness) -> i64 {
+    let r = send(
+        h,
+        Some("admin"),
+        "POST",
+        "/api/v1/webhooks",
+        Some(&json!({"url": "https://back-office.example/hooks/enable", "name": "Matrix"})),
+    );
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.json()["id"].as_i64().unwrap()
 }
 
 /// The id of a new app key created by the admin key.

@@ -682,3 +682,70 @@ fn deliveries_resume_after_a_restart_from_the_stored_cursor_without_repeating_ac
     assert!(events[1] > first);
     assert_eq!(got[1].json()["report_id"], r["id"]);
 }
+
+#[test]
+fn a_webhook_failing_event_after_event_is_disabled_and_once_enabled_delivers_what_it_missed() {
+    static H: OnceLock<Harness> = OnceLock::new();
+    let h = H.get_or_init(|| {
+        custom_harness(|c| {
+            fast_webhooks(c);
+            c.webhook_max_attempts = 1;
+            c.webhook_disable_after = 2;
+        })
+    });
+    let rx = Receiver::start(&h.rt, u32::MAX);
+    let (lon, lat) = (2.3020, 48.8620);
+    let body =
+        json!({"url": rx.url, "bbox": [lon, lat, lon + 0.001, lat + 0.001], "kinds": ["created"]});
+    let hook = register(h, "agent", &body)["id"].as_i64().unwrap();
+    let uri = format!("/api/v1/webhooks/{hook}");
+    let enable = |role: &str| {
+        h.send_as(
+            Some(role),
+            Request::post(format!("{uri}/enable"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+    };
+    // Enabling an active webhook is refused.
+    assert_eq!(enable("agent").status, StatusCode::CONFLICT);
+    for _ in 0..2 {
+        file(h, lon + 0.0005, lat + 0.0005, "proprete", None);
+    }
+    let deadline = Instant::now() + WAIT;
+    let disabled = loop {
+        let w = get_as(h, "agent", &uri).json();
+        if w["state"] == "disabled" {
+            break w;
+        }
+        assert!(Instant::now() < deadline, "never disabled: {w}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(disabled["disabled_reason"], "2 events in a row failed");
+    assert_eq!(disabled["last_delivery"]["status"], "failed");
+
+    // Filed while disabled, delivered once enabled, after the receiver mends.
+    let missed = created_event(h, file(h, lon + 0.0005, lat + 0.0005, "proprete", None));
+    rx.fail_first.store(0, Ordering::Relaxed);
+    assert_eq!(enable("app").status, StatusCode::FORBIDDEN);
+    let enabled = enable("agent");
+    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.text());
+    assert_eq!(enabled.json()["state"], "active");
+    assert_eq!(enabled.json()["consecutive_failures"], 0);
+    let got = rx.wait_until("the event filed while disabled", |all| {
+        all.iter()
+            .any(|g| g.webhook_id == hook && g.event_id == missed && g.attempt == 1)
+    });
+    assert!(
+        got.iter()
+            .any(|g| g.webhook_id == hook && g.event_id == missed)
+    );
+
+    // Deleted, it cannot be enabled again.
+    let del = h.send_as(
+        Some("agent"),
+        Request::delete(uri.clone()).body(Body::empty()).unwrap(),
+    );
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    assert_eq!(enable("agent").status, StatusCode::NOT_FOUND);
+}

@@ -70,6 +70,7 @@ pub fn router(app: AppState) -> Router {
             get(webhooks::one).delete(webhooks::delete),
         )
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/webhooks/{id}/enable", post(webhooks::enable))
         .route("/projects", get(projects::list))
         .route("/projects/{id}", get(projects::one))
         .route("/districts", get(districts::list))

@@ -252,6 +252,18 @@ pub async fn deliveries(
     }))
 }
 
+/// `POST /api/v1/webhooks/{id}/enable`: delivers again with a webhook
+/// disabled after failed events, from where it stopped.
+pub async fn enable(
+    key: Key,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookJson>, ApiError> {
+    let caller = key.may(Action::ManageWebhooks)?;
+    let w = app.enable_webhook(caller, webhook_id(&id)?).await?;
+    Ok(Json(WebhookJson::new(&app, &w)))
+}
+
 /// `DELETE /api/v1/webhooks/{id}`: deactivates it (it stays listed); no
 /// delivery starts after the 204.
 pub async fn delete(

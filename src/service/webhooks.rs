@@ -428,19 +428,7 @@ impl App {
             ));
         }
         let _serial = self.webhooks.create_lock.lock().await;
-        let held = self
-            .store
-            .webhooks()
-            .await?
-            .iter()
-            .filter(|r| r.key_id == caller.key_id && r.deleted_at_ms.is_none())
-            .filter(|r| r.disabled_at_ms.is_none())
-            .count();
-        if held >= MAX_WEBHOOKS_PER_KEY {
-            return Err(ServiceError::Conflict(format!(
-                "this key already has {MAX_WEBHOOKS_PER_KEY} active webhooks: delete one first"
-            )));
-        }
+        self.check_room_for_webhook(caller.key_id).await?;
         let secret = auth::webhook_secret();
         let mut row = WebhookRow {
             id: 0,
@@ -467,6 +455,65 @@ impl App {
         tracing::info!(webhook = row.id, key = caller.key_id, "webhook registered");
         self.spawn_worker(row);
         Ok((hook, secret))
+    }
+
+    /// Refuses a new active webhook for a key that holds
+    /// [`MAX_WEBHOOKS_PER_KEY`] (called under `create_lock`).
+    async fn check_room_for_webhook(&self, key_id: i64) -> Result<(), ServiceError> {
+        let held = self
+            .store
+            .webhooks()
+            .await?
+            .iter()
+            .filter(|r| r.key_id == key_id && r.deleted_at_ms.is_none())
+            .filter(|r| r.disabled_at_ms.is_none())
+            .count();
+        if held >= MAX_WEBHOOKS_PER_KEY {
+            return Err(ServiceError::Conflict(format!(
+                "this key already has {MAX_WEBHOOKS_PER_KEY} active webhooks: delete one first"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Delivers again with a webhook disabled after failed events: from
+    /// where it stopped, so the events committed meanwhile arrive too (at
+    /// least once, in order).
+    ///
+    /// # Errors
+    /// [`ServiceError::NotFound`] (also deleted, or another agent's);
+    /// [`ServiceError::Conflict`] when it is not disabled or its key holds
+    /// [`MAX_WEBHOOKS_PER_KEY`] active webhooks; [`ServiceError::Forbidden`],
+    /// [`ServiceError::Store`].
+    pub async fn enable_webhook(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: i64,
+    ) -> Result<Webhook, ServiceError> {
+        Self::authorize(caller, Action::ManageWebhooks)?;
+        let _serial = self.webhooks.create_lock.lock().await;
+        let not_found = || ServiceError::NotFound(format!("no webhook {id}"));
+        let row = self
+            .store
+            .webhook(id)
+            .await?
+            .filter(|r| caller.role == Role::Admin || r.key_id == caller.key_id)
+            .filter(|r| r.deleted_at_ms.is_none())
+            .ok_or_else(not_found)?;
+        if row.disabled_at_ms.is_none() {
+            return Err(ServiceError::Conflict(format!(
+                "webhook {id} is active: only a disabled webhook can be enabled"
+            )));
+        }
+        self.check_room_for_webhook(row.key_id).await?;
+        if !self.store.enable_webhook(id).await? {
+            return Err(not_found());
+        }
+        let row = self.store.webhook(id).await?.ok_or_else(not_found)?;
+        tracing::info!(webhook = id, key = caller.key_id, "webhook enabled");
+        let hook = self.webhook_from_row(&row)?;
+        self.spawn_worker(row);
+        Ok(hook)
     }
 
     /// The webhooks a caller sees: an admin every one, an agent those its
@@ -515,7 +562,7 @@ impl App {
     /// so no delivery starts after it.
     ///
     /// # Errors
-    /// [`ServiceError::NotFound`] (also when already inactive, or another
+    /// [`ServiceError::NotFound`] (also when already deleted, or another
     /// agent's), [`ServiceError::Forbidden`], [`ServiceError::Store`].
     pub async fn delete_webhook(&self, caller: &Caller, id: i64) -> Result<(), ServiceError> {
         Self::authorize(caller, Action::ManageWebhooks)?;

@@ -110,7 +110,19 @@ impl Store {
         }
     }
 
-    /// Deactivates a webhook; false if no such active webhook.
+    /// Makes a webhook disabled after failures active again (its failure
+    /// count back to 0); false if no such disabled webhook.
+    ///
+    /// # Errors
+    /// As [`Store::webhooks`].
+    pub async fn enable_webhook(&self, id: i64) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.enable_webhook(id).await,
+        }
+    }
+
+    /// Deactivates a webhook (active or disabled); false if no such
+    /// webhook or already deleted.
     ///
     /// # Errors
     /// As [`Store::webhooks`].

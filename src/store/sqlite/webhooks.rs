@@ -94,11 +94,21 @@ impl SqliteStore {
 
     pub(crate) async fn delete_webhook(&self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE webhooks SET deleted_at_ms = $2 WHERE id = $1 AND deleted_at_ms IS NULL \
-             AND disabled_at_ms IS NULL",
+            "UPDATE webhooks SET deleted_at_ms = $2 WHERE id = $1 AND deleted_at_ms IS NULL",
         )
         .bind(id)
         .bind(at_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(crate) async fn enable_webhook(&self, id: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE webhooks SET disabled_at_ms = NULL, disabled_reason = NULL, failures = 0 \
+             WHERE id = $1 AND deleted_at_ms IS NULL AND disabled_at_ms IS NOT NULL",
+        )
+        .bind(id)
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
