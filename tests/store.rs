@@ -1023,7 +1023,7 @@ async fn filings_committed_together_get_dense_event_ids_from_a_few_log_rows() {
     // Each timeline starts with the very event the stream sent; sample
     // reports have none.
     for (k, r) in filed.iter().enumerate() {
-        let timeline = store.report_events(r.id).await.unwrap();
+        let timeline = store.events_of_reports(&[r.id]).await.unwrap();
         assert_eq!(timeline[0], log[k]);
         let rest: Vec<&str> = timeline[1..].iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(
@@ -1035,7 +1035,13 @@ async fn filings_committed_together_get_dense_event_ids_from_a_few_log_rows() {
             }
         );
     }
-    assert!(store.report_events(stored[0].id).await.unwrap().is_empty());
+    assert!(
+        store
+            .events_of_reports(&[stored[0].id])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let several = store
         .events_of_reports(&[filed[4].id, stored[11].id, filed[0].id, more[2].id])
         .await
@@ -1085,8 +1091,14 @@ async fn a_filing_logged_in_its_own_row_by_an_older_version_still_reads_as_one_e
     let log = whole_log(&store, 10).await;
     let got: Vec<(i64, i64)> = log.iter().map(|e| (e.id, e.report_id)).collect();
     assert_eq!(got, [(7, stored[0].id), (8, later[0].id)]);
-    assert_eq!(store.report_events(stored[0].id).await.unwrap(), log[..1]);
-    assert_eq!(store.report_events(later[0].id).await.unwrap(), log[1..]);
+    assert_eq!(
+        store.events_of_reports(&[stored[0].id]).await.unwrap(),
+        log[..1]
+    );
+    assert_eq!(
+        store.events_of_reports(&[later[0].id]).await.unwrap(),
+        log[1..]
+    );
 }
 
 #[tokio::test]

@@ -551,7 +551,7 @@ impl App {
         let Some(summary) = self.reports().get(id) else {
             return Ok(None);
         };
-        let events = self.store.report_events(id).await?;
+        let events = self.store.events_of_reports(&[id]).await?;
         let supports = self.supports(id);
         Ok(Some(
             events

@@ -225,7 +225,7 @@ impl App {
                 .await
                 .map(|e| e.id);
         }
-        let latest = self.store.report_events(id).await?.pop();
+        let latest = self.store.events_of_reports(&[id]).await?.pop();
         if let Some(e) = latest.filter(|e| {
             e.author.as_deref() == Some(caller.name.as_str())
                 && e.note == note

@@ -216,13 +216,14 @@ impl Store {
         }
     }
 
-    /// A report's timeline, oldest first.
+    /// The timelines of these reports (filings and changes), by report id
+    /// then event id, in one query for a whole page.
     ///
     /// # Errors
     /// As [`Store::key_by_hash`].
-    pub async fn report_events(&self, report_id: i64) -> Result<Vec<EventRow>, StoreError> {
+    pub async fn events_of_reports(&self, ids: &[i64]) -> Result<Vec<EventRow>, StoreError> {
         match &self.backend {
-            Backend::Sqlite(s) => s.report_events(report_id).await,
+            Backend::Sqlite(s) => s.events_of_reports(ids).await,
         }
     }
 

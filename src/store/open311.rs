@@ -8,8 +8,7 @@ impl Store {
     /// Events of the given kinds whose time lies in `from_ms..=to_ms`,
     /// oldest first (ties by id), skipping `offset`, at most `limit`.
     ///
-    /// The log has no index on time: this reads the whole event table,
-    /// which stays small (one row per change, not per report).
+    /// Read through the log's time index (schema 4).
     ///
     /// # Errors
     /// As [`Store::report`].
@@ -23,17 +22,6 @@ impl Store {
     ) -> Result<Vec<EventRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.events_between(from_ms, to_ms, kinds, offset, limit).await,
-        }
-    }
-
-    /// The timelines of these reports, by report id then event id (one
-    /// query for a whole page).
-    ///
-    /// # Errors
-    /// As [`Store::report`].
-    pub async fn events_of_reports(&self, ids: &[i64]) -> Result<Vec<EventRow>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.events_of_reports(ids).await,
         }
     }
 }

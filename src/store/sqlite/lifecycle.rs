@@ -378,10 +378,6 @@ impl SqliteStore {
         )
     }
 
-    pub(crate) async fn report_events(&self, report_id: i64) -> Result<Vec<EventRow>, StoreError> {
-        self.events_of_reports(&[report_id]).await
-    }
-
     pub(crate) async fn report_states(&self) -> Result<Vec<StateRow>, StoreError> {
         let sql = format!("SELECT {STATE_COLUMNS} FROM report_state ORDER BY report_id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
