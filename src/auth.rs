@@ -98,3 +98,94 @@ mod tests {
         assert!(!looks_like_key(&a.secret.to_uppercase()));
     }
 }
+
+/// The key of reporter pseudonyms: statistics count distinct reporters by
+/// an HMAC-SHA256 of the contact under this key, kept in the store (never
+/// in a response or a log), so that a pseudonym cannot be matched to an
+/// e-mail address or a phone number by hashing guesses.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PseudonymKey([u8; 32]);
+
+impl std::fmt::Debug for PseudonymKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PseudonymKey(<redacted>)")
+    }
+}
+
+impl PseudonymKey {
+    /// A new random key.
+    #[must_use]
+    pub fn generate() -> Self {
+        let mut bytes = [0_u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    /// The key as stored: 64 hex digits.
+    #[must_use]
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Reads a stored key.
+    #[must_use]
+    pub fn from_hex(s: &str) -> Option<Self> {
+        if s.len() != 64 || !s.is_ascii() {
+            return None;
+        }
+        let mut bytes = [0_u8; 32];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(Self(bytes))
+    }
+
+    /// The pseudonym of a contact: 63 bits of the HMAC of its normal form
+    /// (trimmed; an e-mail address lower-cased; a phone number reduced to
+    /// its digits and a leading `+`), as stored (a non-negative `i64`).
+    #[must_use]
+    pub fn pseudonym(&self, contact: &str) -> i64 {
+        use hmac::{Hmac, Mac as _};
+        let c = contact.trim();
+        let normal: String = if c.contains('@') {
+            c.to_lowercase()
+        } else {
+            c.chars()
+                .enumerate()
+                .filter(|(i, ch)| ch.is_ascii_digit() || (*i == 0 && *ch == '+'))
+                .map(|(_, ch)| ch)
+                .collect()
+        };
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else {
+            return 0;
+        };
+        mac.update(normal.as_bytes());
+        let out = mac.finalize().into_bytes();
+        let mut first = [0_u8; 8];
+        first.copy_from_slice(&out[..8]);
+        i64::from_be_bytes(first) & i64::MAX
+    }
+}
+
+#[cfg(test)]
+mod pseudonym_tests {
+    use super::PseudonymKey;
+
+    #[test]
+    fn a_pseudonym_ignores_case_spacing_and_phone_punctuation_but_not_the_key() {
+        let k = PseudonymKey::from_hex(&"ab".repeat(32)).unwrap();
+        assert_eq!(
+            k.pseudonym(" Marie@Example.fr "),
+            k.pseudonym("marie@example.fr")
+        );
+        assert_eq!(k.pseudonym("06 12 34 56 78"), k.pseudonym("06.12.34.56.78"));
+        assert_ne!(k.pseudonym("06 12 34 56 78"), k.pseudonym("06 12 34 56 79"));
+        assert!(k.pseudonym("marie@example.fr") >= 0);
+        let other = PseudonymKey::generate();
+        assert_ne!(
+            other.pseudonym("marie@example.fr"),
+            k.pseudonym("marie@example.fr")
+        );
+        assert_eq!(PseudonymKey::from_hex(&k.to_hex()), Some(k));
+    }
+}

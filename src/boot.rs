@@ -12,10 +12,13 @@ use std::time::Instant;
 
 use time::{Date, Month};
 
+use crate::auth::PseudonymKey;
 use crate::config::{Config, MAX_WRITE_BATCH};
 use crate::districts::{DistrictRegistry, LayerSpec, ParisFiles};
 use crate::geocode::Geocoder;
-use crate::model::{CategoryId, Districts, Kind, Layer, LonLat, Project, Report, Status, Taxonomy};
+use crate::model::{
+    CategoryId, Channel, Districts, Kind, Layer, LonLat, Project, Report, Status, Taxonomy,
+};
 use crate::reference::{self, DansMaRueRecord, RawProject, Rejected};
 use crate::service::{App, Codec, Lifecycle, ServiceError, TileService, from_unix_ms, summary_of};
 use crate::spatial::{self, ProjectIndex, ReportIndex, ReportIndexBuilder, ReportSummary};
@@ -159,6 +162,16 @@ pub async fn open(config: Config) -> Result<App, BootError> {
             .meta_set(SEEDED_KEY, "paris-dansmarue-2023-2024")
             .await?;
     }
+    let pseudonyms = pseudonym_key(&store).await?;
+    let named = store
+        .set_missing_reporters(|contact| pseudonyms.pseudonym(contact))
+        .await?;
+    if named > 0 {
+        tracing::info!(
+            reports = named,
+            "reporter pseudonyms given to reports of earlier versions"
+        );
+    }
     let index = load_index(&store, &reference).await?;
     let projects = load_projects(&store, &reference).await?;
     tracing::info!(
@@ -191,7 +204,13 @@ pub async fn open(config: Config) -> Result<App, BootError> {
                 .iter()
                 .filter_map(|ins| match ins {
                     Inserted::New(row) => match codec.report_from_row(row) {
-                        Ok(r) => Some((summary_of(&r), row.campaign.as_deref())),
+                        Ok(r) => Some((
+                            ReportSummary {
+                                reporter: row.reporter.map(|p| u64::from_ne_bytes(p.to_ne_bytes())),
+                                ..summary_of(&r)
+                            },
+                            row.campaign.as_deref(),
+                        )),
                         Err(e) => {
                             tracing::error!(error = %e, "committed report could not be indexed");
                             None
@@ -230,9 +249,27 @@ pub async fn open(config: Config) -> Result<App, BootError> {
         writer,
         tiles,
         Lifecycle::new(pump),
+        pseudonyms,
     );
     app.load_lifecycle().await?;
     Ok(app)
+}
+
+/// Where the key of reporter pseudonyms is kept in the meta table.
+const PSEUDONYM_KEY: &str = "reporter_pseudonym_key";
+
+/// The store's key of reporter pseudonyms, made on first start.
+async fn pseudonym_key(store: &Store) -> Result<PseudonymKey, BootError> {
+    match store.meta_get(PSEUDONYM_KEY).await? {
+        Some(hex) => PseudonymKey::from_hex(&hex).ok_or_else(|| {
+            BootError::Invalid("the stored reporter pseudonym key is malformed".into())
+        }),
+        None => {
+            let key = PseudonymKey::generate();
+            store.meta_set(PSEUDONYM_KEY, &key.to_hex()).await?;
+            Ok(key)
+        }
+    }
 }
 
 /// Rebuilds the report index from the store (the boot path: no attribution,
@@ -248,12 +285,14 @@ pub async fn load_index(store: &Store, reference: &Reference) -> Result<ReportIn
     // Sized once: a growing vector would peak at twice the final size.
     let expected = usize::try_from(store.count_reports().await?).unwrap_or(0);
     let mut builder = ReportIndexBuilder::with_capacity(expected);
-    // When each closed report closed (lifecycle state, a small table).
-    let closed: HashMap<i64, i64> = store
+    // When each closed report closed and when each answered report was
+    // first answered (lifecycle state, a small table).
+    let states: HashMap<i64, (Option<i64>, Option<i64>)> = store
         .report_states()
         .await?
         .into_iter()
-        .filter_map(|s| Some((s.report_id, s.closed_at_ms?)))
+        .filter(|s| s.closed_at_ms.is_some() || s.first_response_at_ms.is_some())
+        .map(|s| (s.report_id, (s.closed_at_ms, s.first_response_at_ms)))
         .collect();
     let mut bad = 0_u64;
     store
@@ -283,13 +322,19 @@ pub async fn load_index(store: &Store, reference: &Reference) -> Result<ReportIn
                     d.0[i] = dense;
                 }
             }
-            let (Ok(location), Ok(kind), Ok(status)) = (
+            let (Ok(location), Ok(kind), Ok(status), Ok(channel)) = (
                 LonLat::new(row.lon, row.lat),
                 row.kind.parse::<Kind>(),
                 row.status.parse::<Status>(),
+                row.channel.parse::<Channel>(),
             ) else {
                 bad += 1;
                 return;
+            };
+            let state = if states.is_empty() {
+                (None, None)
+            } else {
+                states.get(&row.id).copied().unwrap_or((None, None))
             };
             builder.push(&ReportSummary {
                 id: row.id,
@@ -300,11 +345,10 @@ pub async fn load_index(store: &Store, reference: &Reference) -> Result<ReportIn
                 created_ms: row.created_at_ms,
                 h3: u64::from_ne_bytes(row.h3.to_ne_bytes()),
                 districts: d,
-                closed_ms: if closed.is_empty() {
-                    None
-                } else {
-                    closed.get(&row.id).copied()
-                },
+                closed_ms: state.0,
+                channel,
+                reporter: row.reporter.map(|r| u64::from_ne_bytes(r.to_ne_bytes())),
+                first_response_ms: state.1,
             });
         })
         .await?;

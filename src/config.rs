@@ -95,7 +95,15 @@ pub struct Config {
     /// Events in a row failed (every attempt) that disable a webhook; 0:
     /// never.
     pub webhook_disable_after: u32,
+    /// Published statistics come from at least this many distinct reporters
+    /// (k-anonymity); analyst keys see unsuppressed counts.
+    pub k_anonymity: usize,
 }
+
+/// Default k of published statistics.
+pub const DEFAULT_K_ANONYMITY: usize = 5;
+/// Largest k accepted (each protected cell keeps up to k pseudonyms).
+pub const MAX_K_ANONYMITY: usize = 100;
 
 impl Config {
     /// A configuration with the defaults, for a data directory.
@@ -119,6 +127,7 @@ impl Config {
             webhook_retry_max: DEFAULT_WEBHOOK_RETRY_MAX,
             webhook_timeout: DEFAULT_WEBHOOK_TIMEOUT,
             webhook_disable_after: DEFAULT_WEBHOOK_DISABLE_AFTER,
+            k_anonymity: DEFAULT_K_ANONYMITY,
         }
     }
 }

@@ -19,5 +19,6 @@ pub mod photos;
 pub mod reference;
 pub mod service;
 pub mod spatial;
+pub mod stats;
 pub mod store;
 pub mod tiles;

@@ -136,6 +136,10 @@ struct ServeArgs {
     #[arg(long, env = "CIVICMAP_WEBHOOK_DISABLE_AFTER",
           default_value_t = civicmap::config::DEFAULT_WEBHOOK_DISABLE_AFTER)]
     webhook_disable_after: u32,
+    /// Published statistics (per district, per hexagon, per period) come from at least this
+    /// many distinct reporters; smaller counts are rolled up or suppressed (2 to 100).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..=100))]
+    k_anonymity: u64,
 }
 
 fn parse_envelope(s: &str) -> Result<Envelope, String> {
@@ -270,6 +274,7 @@ async fn serve(args: ServeArgs) -> Result<(), BootError> {
     config.webhook_allow_http = args.webhook_allow_http;
     config.webhook_max_attempts = args.webhook_max_attempts;
     config.webhook_disable_after = args.webhook_disable_after;
+    config.k_anonymity = usize::try_from(args.k_anonymity).unwrap_or(config.k_anonymity);
     let app = Arc::new(boot::open(config.clone()).await?);
     release_free_memory();
     let listener = tokio::net::TcpListener::bind(config.listen)

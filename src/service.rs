@@ -12,6 +12,7 @@ mod event_filter;
 mod lifecycle;
 mod open311;
 mod photos;
+mod stats;
 mod webhooks;
 
 pub use campaigns::{Campaign, Campaigns, DEFAULT_NEAR_M, NewCampaign, Perimeter};
@@ -22,6 +23,7 @@ pub use lifecycle::{
 };
 pub use open311::{OPEN311_UPDATE_KINDS, RequestRecord};
 pub use photos::{MAX_AFTER_PHOTOS, PHOTOS_DIR, PhotoInfo, SANITISE_PERMITS};
+pub use stats::{Decile, Equity};
 pub use webhooks::{
     DeliveryOutcome, MAX_WEBHOOKS_PER_KEY, NewWebhook, RenderEvent, SIGNATURE_HEADER, Webhook,
     WebhookArea, Webhooks, sign,
@@ -135,6 +137,10 @@ pub struct App {
     pub lifecycle: Lifecycle,
     pub campaigns: Campaigns,
     pub webhooks: Webhooks,
+    /// Key of reporter pseudonyms (private).
+    pseudonyms: crate::auth::PseudonymKey,
+    /// Inhabitants of every district (INSEE's, or estimated).
+    pub populations: crate::stats::Populations,
 }
 
 /// What the tile endpoints need beside the indexes.
@@ -240,6 +246,8 @@ impl Codec<'_> {
             h3: i64::from_ne_bytes(r.h3.to_ne_bytes()),
             districts: self.district_ids(&r.districts),
             seed,
+            // Set by `App::create_report`, which holds the key.
+            reporter: None,
         }
     }
 
@@ -299,6 +307,9 @@ pub fn summary_of(r: &Report) -> ReportSummary {
         h3: r.h3,
         districts: r.districts,
         closed_ms: None,
+        channel: r.channel,
+        reporter: None,
+        first_response_ms: None,
     }
 }
 
@@ -333,7 +344,9 @@ impl App {
         writer: WriterHandle,
         tiles: TileService,
         lifecycle: Lifecycle,
+        pseudonyms: crate::auth::PseudonymKey,
     ) -> Self {
+        let populations = crate::stats::Populations::of(&districts);
         Self {
             config,
             taxonomy,
@@ -347,6 +360,8 @@ impl App {
             lifecycle,
             campaigns: Campaigns::default(),
             webhooks: Webhooks::new(),
+            pseudonyms,
+            populations,
         }
     }
 
@@ -589,7 +604,8 @@ impl App {
     pub async fn create_report(&self, input: NewReport) -> Result<Created, ServiceError> {
         let mut placed = self.place(input, OffsetDateTime::now_utc())?;
         self.check_campaign(&mut placed.report)?;
-        let row = self.codec().report_to_row(&placed.report, false);
+        let mut row = self.codec().report_to_row(&placed.report, false);
+        row.reporter = row.contact.as_deref().map(|c| self.pseudonyms.pseudonym(c));
         let inserted = self.writer.submit(row).await?;
         let (row, created) = match inserted {
             Inserted::New(row) => (row, true),

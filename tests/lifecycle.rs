@@ -225,6 +225,7 @@ fn every_role_gets_exactly_the_status_its_key_allows_on_every_route() {
         ("read a timeline (public)", |_, base| Call::get(format!("/api/v1/reports/{base}/history")), [200, 200, 200, 200, 200, 200]),
         ("list a report's photos (public)", |_, base| Call::get(format!("/api/v1/reports/{base}/photos")), [200, 200, 200, 200, 200, 200]),
         ("list campaigns (public)", |_, _| Call::get("/api/v1/campaigns"), [200, 200, 200, 200, 200, 200]),
+        ("read statistics (public; a bad key is refused)", |_, _| Call::get("/api/v1/stats/districts?layer=arrondissement"), [200, 401, 200, 200, 200, 200]),
     ];
     for (route, make, expected) in rows {
         for (who, want) in WHO.iter().zip(expected) {

@@ -48,6 +48,7 @@ fn report(i: usize) -> ReportRow {
                 .then(|| "working_class:QP075001".to_owned()),
         ],
         seed: i.is_multiple_of(11),
+        reporter: i.is_multiple_of(4).then_some(i as i64 * 7_919),
     }
 }
 
@@ -593,6 +594,10 @@ async fn index_rows_carry_the_light_fields_of_every_report_in_id_order() {
             );
             assert_eq!((got.created_at_ms, got.h3), (r.created_at_ms, r.h3));
             assert_eq!(got.districts, r.districts.each_ref().map(Option::as_deref));
+            assert_eq!(
+                (got.channel, got.reporter),
+                (r.channel.as_str(), r.reporter)
+            );
             i += 1;
         })
         .await
@@ -995,6 +1000,7 @@ async fn filings_committed_together_get_dense_event_ids_from_a_few_log_rows() {
             duplicate_of: None,
             photo: None,
             closed_at_ms: None,
+            responds: true,
         })
         .await
         .unwrap();

@@ -39,6 +39,9 @@ pub fn synthetic_summaries(n: usize, seed: u64, closed_every: usize) -> Vec<Repo
             h3: h3_cell(r.location),
             districts: Districts::default(),
             closed_ms: None,
+            channel: civicmap::model::Channel::Web,
+            reporter: None,
+            first_response_ms: None,
         })
         .collect()
 }

@@ -15,6 +15,7 @@ mod open311;
 mod photos;
 mod projects;
 mod reports;
+mod stats;
 mod tiles;
 mod viewer;
 mod webhooks;
@@ -71,6 +72,10 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/webhooks/{id}/enable", post(webhooks::enable))
+        .route("/stats/districts", get(stats::districts))
+        .route("/stats/series", get(stats::series))
+        .route("/stats/h3", get(stats::hexagons))
+        .route("/stats/equity", get(stats::equity))
         .route("/projects", get(projects::list))
         .route("/projects/{id}", get(projects::one))
         .route("/districts", get(districts::list))

@@ -92,6 +92,9 @@ mod tests {
                 h3: 0,
                 districts: Districts::default(),
                 closed_ms: None,
+                channel: crate::model::Channel::Web,
+                reporter: None,
+                first_response_ms: None,
             }),
             supports: 0,
         }

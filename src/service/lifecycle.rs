@@ -87,6 +87,8 @@ pub struct ReportState {
     pub updated_ms: i64,
     pub closed_ms: Option<i64>,
     pub duplicate_of: Option<ReportId>,
+    /// When a city service first acted on it.
+    pub first_response_ms: Option<i64>,
 }
 
 impl ReportState {
@@ -106,6 +108,7 @@ impl From<&StateRow> for ReportState {
             updated_ms: s.updated_at_ms,
             closed_ms: s.closed_at_ms,
             duplicate_of: s.duplicate_of,
+            first_response_ms: s.first_response_at_ms,
         }
     }
 }
@@ -448,6 +451,7 @@ impl App {
             duplicate_of,
             photo,
             closed_at_ms,
+            responds: caller.role != Role::App,
         };
         let (event, state) = match self.store.change_report(change).await? {
             Changed::Done { event, state } => (event, state),
@@ -465,18 +469,21 @@ impl App {
         let updated = ReportSummary {
             status: to,
             closed_ms: state.closed_ms,
+            first_response_ms: state.first_response_ms,
             ..summary
         };
-        if to != from {
+        if to != from || updated.first_response_ms != summary.first_response_ms {
             let mut idx = self
                 .reports
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             idx.upsert(&updated);
             // Under the write lock: see `tiles::cache`.
-            self.tiles
-                .cache
-                .invalidate_report_at(&self.tiles.settings, updated.location);
+            if to != from {
+                self.tiles
+                    .cache
+                    .invalidate_report_at(&self.tiles.settings, updated.location);
+            }
         }
         self.lifecycle.pump.notify_one();
         Ok(self.public_event(&event, Some(updated), self.supports(id)))

@@ -10,7 +10,10 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use super::hexagons::{self, HexAggregates, HexCounts};
-use crate::model::{CategoryId, Districts, Envelope, Kind, Layer, LonLat, ReportId, Status};
+use crate::model::{
+    CategoryId, Channel, Districts, Envelope, Kind, Layer, LonLat, ReportId, Status,
+};
+use crate::stats::{Fact, Facts, reporter_of};
 
 /// What the index keeps about a report: no text, no personal data.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,6 +29,31 @@ pub struct ReportSummary {
     pub districts: Districts,
     /// When it was closed (done, rejected, archived), if it is.
     pub closed_ms: Option<i64>,
+    pub channel: Channel,
+    /// Keyed pseudonym of the reporter's contact, when there is one.
+    pub reporter: Option<u64>,
+    /// When a city service first acted on it.
+    pub first_response_ms: Option<i64>,
+}
+
+impl ReportSummary {
+    fn fact(&self) -> Fact {
+        Fact {
+            id: self.id,
+            created_ms: self.created_ms,
+            kind: self.kind,
+            category: self.category,
+            channel: self.channel,
+            status: self.status,
+            districts: self.districts,
+            h3: self.h3,
+            reporter: reporter_of(self.id, self.reporter),
+            first_response_ms: self.first_response_ms,
+            closed_ms: self.closed_ms,
+            campaign: None,
+            supports: 0,
+        }
+    }
 }
 
 /// Compact storage form of a summary (the position lives in the tree).
@@ -38,6 +66,7 @@ struct Slot {
     category: u16,
     kind: Kind,
     status: Status,
+    channel: Channel,
     /// See [`ReportPoint::closed_min`].
     closed_min: u32,
     lon: f64,
@@ -56,13 +85,15 @@ impl Slot {
             category: s.category.0,
             kind: s.kind,
             status: s.status,
+            channel: s.channel,
             closed_min: closed_min(s),
             lon: s.location.lon(),
             lat: s.location.lat(),
         }
     }
 
-    fn summary(&self) -> ReportSummary {
+    fn summary(&self, facts: &Facts, pos: usize) -> ReportSummary {
+        let reporter = facts.reporter(pos);
         ReportSummary {
             id: self.id,
             // Positions entered the index as checked `LonLat`s.
@@ -74,6 +105,9 @@ impl Slot {
             h3: self.h3,
             districts: Districts(self.districts.map(|d| (d != NO_DISTRICT).then_some(d))),
             closed_ms: (self.closed_min > 0).then(|| i64::from(self.closed_min) * 60_000),
+            channel: self.channel,
+            reporter: (reporter & crate::stats::ANONYMOUS == 0).then_some(reporter),
+            first_response_ms: facts.first_response_ms(pos, self.created_ms),
         }
     }
 }
@@ -268,6 +302,8 @@ pub struct Page {
 pub struct ReportIndex {
     tree: Tree,
     slots: Vec<Slot>,
+    /// Statistics' columns, row `i` for `slots[i]`.
+    facts: Facts,
     hexes: HexAggregates,
     /// Support counts of the reports that have any.
     supports: HashMap<ReportId, u32>,
@@ -280,6 +316,7 @@ impl Default for ReportIndex {
         Self {
             tree: RTree::new_with_params(),
             slots: Vec::new(),
+            facts: Facts::default(),
             hexes: HexAggregates::default(),
             supports: HashMap::new(),
             campaigns: HashMap::new(),
@@ -300,7 +337,12 @@ impl std::fmt::Debug for ReportIndex {
 #[derive(Debug, Default)]
 pub struct ReportIndexBuilder {
     slots: Vec<Slot>,
+    extra: Vec<Extra>,
 }
+
+/// Per slot, what the slot does not keep exactly: reporter, first
+/// response, closing time (the slot rounds it to the minute).
+type Extra = (Option<u64>, Option<i64>, Option<i64>);
 
 impl ReportIndexBuilder {
     /// A builder for about `expected` reports.
@@ -308,24 +350,44 @@ impl ReportIndexBuilder {
     pub fn with_capacity(expected: usize) -> Self {
         Self {
             slots: Vec::with_capacity(expected + headroom(expected)),
+            extra: Vec::with_capacity(expected),
         }
     }
 
     pub fn push(&mut self, s: &ReportSummary) {
         self.slots.push(Slot::from_summary(s));
+        self.extra
+            .push((s.reporter, s.first_response_ms, s.closed_ms));
     }
 
     /// The index; a later summary of the same id wins.
     #[must_use]
     pub fn finish(mut self) -> ReportIndex {
-        if !self.slots.is_sorted_by_key(|s| s.id) {
-            self.slots.sort_by_key(|s| s.id);
+        if !self.slots.is_sorted_by_key(|s| s.id)
+            || self.slots.windows(2).any(|w| w[0].id == w[1].id)
+        {
+            // Rare (the boot scan comes in id order): sort both by id,
+            // keeping the last of equal ids (a stable sort keeps arrival
+            // order).
+            let mut pairs: Vec<(Slot, Extra)> =
+                self.slots.drain(..).zip(self.extra.drain(..)).collect();
+            pairs.sort_by_key(|p| p.0.id);
+            pairs.reverse();
+            pairs.dedup_by_key(|p| p.0.id);
+            pairs.reverse();
+            (self.slots, self.extra) = pairs.into_iter().unzip();
         }
-        // Keep the last of equal ids (stable sort kept arrival order).
-        self.slots.reverse();
-        self.slots.dedup_by_key(|s| s.id);
-        self.slots.reverse();
         let slots = self.slots;
+        let mut facts = Facts::with_capacity(slots.capacity());
+        for (i, (slot, (reporter, first, closed))) in slots.iter().zip(self.extra).enumerate() {
+            let summary = ReportSummary {
+                reporter,
+                first_response_ms: first,
+                closed_ms: closed,
+                ..slot.summary(&Facts::default(), usize::MAX)
+            };
+            facts.insert(i, &summary.fact());
+        }
         // The tree and the hexagon counts are independent: build them on
         // two threads (boot time, BENCHMARKS.md).
         let (tree, hexes) = std::thread::scope(|scope| {
@@ -340,6 +402,7 @@ impl ReportIndexBuilder {
         ReportIndex {
             tree,
             slots,
+            facts,
             hexes,
             supports: HashMap::new(),
             campaigns: HashMap::new(),
@@ -422,6 +485,7 @@ impl ReportIndex {
                     true,
                 );
                 *old = slot;
+                self.facts.replace(i, &s.fact());
                 if let Some(leaf) = self
                     .tree
                     .locate_all_at_point_mut(&pos)
@@ -435,8 +499,11 @@ impl ReportIndex {
                     // Grow by a quarter, not double: at 1M reports doubling
                     // would hold 64 MB of spare slots.
                     self.slots.reserve_exact(headroom(self.slots.len() * 2));
+                    self.facts
+                        .reserve_exact(self.slots.capacity() - self.facts.len());
                 }
                 self.slots.insert(i, slot);
+                self.facts.insert(i, &s.fact());
                 self.tree.insert(point);
                 self.hexes.change(
                     slot.h3,
@@ -456,6 +523,9 @@ impl ReportIndex {
         } else {
             self.supports.insert(id, n);
         }
+        if let Ok(i) = self.position(id) {
+            self.facts.set_supports(i, n);
+        }
     }
 
     /// A report's support count.
@@ -473,6 +543,9 @@ impl ReportIndex {
         if let Err(i) = ids.binary_search(&id) {
             ids.insert(i, id);
         }
+        if let Ok(i) = self.position(id) {
+            self.facts.set_campaign(i, campaign);
+        }
     }
 
     /// The reports answering a campaign, sorted (for [`ReportFilter::only`]).
@@ -485,7 +558,9 @@ impl ReportIndex {
 
     #[must_use]
     pub fn get(&self, id: ReportId) -> Option<ReportSummary> {
-        self.position(id).ok().map(|i| self.slots[i].summary())
+        self.position(id)
+            .ok()
+            .map(|i| self.slots[i].summary(&self.facts, i))
     }
 
     /// Calls `f` for every report point inside `bbox` (edges included). The
@@ -671,7 +746,17 @@ impl ReportIndex {
     /// Every summary at once, for comparisons in tests and checks.
     #[must_use]
     pub fn all(&self) -> Vec<ReportSummary> {
-        self.slots.iter().map(Slot::summary).collect()
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.summary(&self.facts, i))
+            .collect()
+    }
+
+    /// The statistics' fact table, row `i` for the `i`-th report by id.
+    #[must_use]
+    pub fn facts(&self) -> &Facts {
+        &self.facts
     }
 }
 
@@ -728,6 +813,9 @@ mod tests {
             h3: 0,
             districts: Districts::default(),
             closed_ms: None,
+            channel: crate::model::Channel::Web,
+            reporter: None,
+            first_response_ms: None,
         }
     }
 

@@ -54,6 +54,8 @@ pub struct StateRow {
     pub closed_at_ms: Option<i64>,
     pub duplicate_of: Option<i64>,
     pub supports: i64,
+    /// When a city service first acted on it (schema 7).
+    pub first_response_at_ms: Option<i64>,
 }
 
 /// A change of a report by a city service, applied only if the report is
@@ -75,10 +77,15 @@ pub struct ReportChange {
     /// The new `closed_at_ms`: set when the report enters a closed state,
     /// `None` when it is (re)opened; unchanged by notes and photos.
     pub closed_at_ms: Option<i64>,
+    /// Whether a city service acts (the first such change sets the
+    /// report's first response time); `false` for a resident's photo.
+    pub responds: bool,
 }
 
 /// What [`Store::change_report`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// One per status change, returned and dropped at once: its size is moot.
+#[allow(clippy::large_enum_variant)]
 pub enum Changed {
     /// Committed: the event and the state after it.
     Done { event: EventRow, state: StateRow },

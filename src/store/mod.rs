@@ -307,4 +307,19 @@ impl Store {
             Backend::Sqlite(s) => s.meta_set(key, value).await,
         }
     }
+
+    /// Gives every report stored with a contact but no reporter pseudonym
+    /// (filed before schema 7) the pseudonym `pseudonym(contact)`, in one
+    /// transaction; returns how many.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] or [`StoreError::Database`] on database failure.
+    pub async fn set_missing_reporters<F>(&self, pseudonym: F) -> Result<u64, StoreError>
+    where
+        F: Fn(&str) -> i64 + Send,
+    {
+        match &self.backend {
+            Backend::Sqlite(s) => s.set_missing_reporters(pseudonym).await,
+        }
+    }
 }

@@ -70,6 +70,9 @@ pub struct ReportRow {
     pub campaign: Option<String>,
     /// PRIVATE: the reporter's e-mail or phone.
     pub contact: Option<String>,
+    /// Keyed pseudonym of `contact` (statistics count distinct reporters
+    /// with it); `None` without a contact.
+    pub reporter: Option<i64>,
     /// H3 cell index, reinterpreted as signed.
     pub h3: i64,
     /// Public district ids, [`DISTRICT_LAYERS`] order.
@@ -95,6 +98,7 @@ impl fmt::Debug for ReportRow {
             .field("status", &self.status)
             .field("campaign", &self.campaign)
             .field("contact", &self.contact.as_ref().map(|_| Redacted))
+            .field("reporter", &self.reporter)
             .field("h3", &self.h3)
             .field("districts", &self.districts)
             .field("seed", &self.seed)
@@ -164,6 +168,10 @@ pub struct IndexRow<'a> {
     pub h3: i64,
     /// Public district ids, [`DISTRICT_LAYERS`] order.
     pub districts: [Option<&'a str>; 5],
+    /// One of [`REPORT_CHANNELS`].
+    pub channel: &'static str,
+    /// See [`ReportRow::reporter`].
+    pub reporter: Option<i64>,
 }
 
 /// A winning participatory-budget project, as stored (upserted by `id`, the

@@ -663,6 +663,9 @@ mod tests {
                     h3: h3_cell(at),
                     districts: Districts::default(),
                     closed_ms: None,
+                    channel: crate::model::Channel::Web,
+                    reporter: None,
+                    first_response_ms: None,
                 }
             })
             .collect();

@@ -23,7 +23,9 @@ pub struct Harness {
     pub router: Router,
     /// One API key per role, by role name (`app`, `agent`, `admin`, `analyst`).
     pub keys: std::collections::HashMap<&'static str, String>,
-    _dir: tempfile::TempDir,
+    /// The data directory (a temporary one unless given).
+    pub data_dir: std::path::PathBuf,
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// The shared, unseeded application of this test binary.
@@ -51,13 +53,25 @@ impl Harness {
     }
 
     fn with(seed: bool, edit: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = Self::in_dir(dir.path(), seed, edit);
+        h._dir = Some(dir);
+        h
+    }
+
+    /// An application booted on an existing data directory (as a restart
+    /// does), unseeded, with fresh keys.
+    pub fn boot_in(data_dir: &std::path::Path) -> Self {
+        Self::in_dir(data_dir, false, |_| {})
+    }
+
+    fn in_dir(data_dir: &std::path::Path, seed: bool, edit: impl FnOnce(&mut Config)) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::new(dir.path().to_path_buf());
+        let mut config = Config::new(data_dir.to_path_buf());
         config.seed_reports = seed;
         edit(&mut config);
         let app = Arc::new(rt.block_on(civicmap::boot::open(config)).unwrap());
@@ -78,7 +92,8 @@ impl Harness {
             app,
             router,
             keys,
-            _dir: dir,
+            data_dir: data_dir.to_path_buf(),
+            _dir: None,
         }
     }
 

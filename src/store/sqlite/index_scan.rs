@@ -10,6 +10,7 @@
 //! SELECT count(*), group_concat(<record>, RS) FROM (reports of a range of ids)
 //! record = id US lon US lat US created_at_ms US h3 US kind US status US category
 //!          US arrondissement US quartier US conseil_quartier US iris US working_class
+//!          US channel US reporter
 //! ```
 //!
 //! with `US` = U+001F and `RS` = U+001E, which the schema forbids in every
@@ -35,7 +36,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row as _, SqlitePool};
 
 use super::StoreError;
-use crate::store::rows::{IndexRow, REPORT_KINDS, REPORT_STATUSES};
+use crate::store::rows::{IndexRow, REPORT_CHANNELS, REPORT_KINDS, REPORT_STATUSES};
 
 /// Ids per page: about 2 MB of text per round trip when ids are dense
 /// (they are: the store numbers reports from the largest id and never
@@ -51,7 +52,7 @@ const PAGES_IN_FLIGHT: usize = 3;
 const COORD_SCALE: f64 = 36_028_797_018_963_968.0;
 
 /// Fields per record (see the module docs).
-const FIELDS: usize = 13;
+const FIELDS: usize = 15;
 
 /// The page query: the reports with `$1 <= id < $2`, packed. Columns: the
 /// number of rows, the packed rows (NULL when none).
@@ -63,7 +64,8 @@ const SELECT_PAGE: &str = "SELECT count(*), group_concat(record, char(30)) \
               ELSE 'f' || printf('%!.17g', lat) END, \
          created_at_ms, h3, kind, status, category, \
          coalesce(arrondissement, ''), coalesce(quartier, ''), coalesce(conseil_quartier, ''), \
-         coalesce(iris, ''), coalesce(working_class, '')) AS record \
+         coalesce(iris, ''), coalesce(working_class, ''), channel, coalesce(reporter, '')) \
+         AS record \
        FROM reports WHERE id >= $1 AND id < $2 ORDER BY id)";
 
 /// The first stored id at or after `$1`.
@@ -179,6 +181,12 @@ fn parse_record(record: &str) -> Result<IndexRow<'_>, StoreError> {
             district(fields[11]),
             district(fields[12]),
         ],
+        channel: known(&REPORT_CHANNELS, fields[13]).ok_or_else(|| corrupt("unknown channel"))?,
+        reporter: if fields[14].is_empty() {
+            None
+        } else {
+            Some(int(fields[14])?)
+        },
     })
 }
 
@@ -216,7 +224,7 @@ mod tests {
         let scaled = (lon * COORD_SCALE) as i64;
         let record = format!(
             "42\u{1f}{scaled}\u{1f}f-0.0001\u{1f}1700000000000\u{1f}-7\u{1f}anomaly\u{1f}done\u{1f}\
-             voirie\u{1f}arr:75101\u{1f}\u{1f}cq:3\u{1f}\u{1f}wc:1"
+             voirie\u{1f}arr:75101\u{1f}\u{1f}cq:3\u{1f}\u{1f}wc:1\u{1f}ios\u{1f}-12345"
         );
         let row = parse_record(&record).unwrap();
         assert_eq!(row.id, 42);
@@ -231,11 +239,12 @@ mod tests {
             row.districts,
             [Some("arr:75101"), None, Some("cq:3"), None, Some("wc:1")]
         );
+        assert_eq!((row.channel, row.reporter), ("ios", Some(-12345)));
     }
 
     #[test]
     fn a_record_with_a_stray_separator_is_corrupt_not_misread() {
-        let ok = "1\u{1f}f1\u{1f}f1\u{1f}0\u{1f}0\u{1f}anomaly\u{1f}new\u{1f}c\u{1f}\u{1f}\u{1f}\u{1f}\u{1f}";
+        let ok = "1\u{1f}f1\u{1f}f1\u{1f}0\u{1f}0\u{1f}anomaly\u{1f}new\u{1f}c\u{1f}\u{1f}\u{1f}\u{1f}\u{1f}\u{1f}web\u{1f}";
         assert!(parse_record(ok).is_ok());
         assert!(parse_record(&format!("{ok}\u{1f}x")).is_err());
         assert!(parse_record("1\u{1f}f1").is_err());

@@ -40,7 +40,8 @@ pub(super) const CREATED_EVENTS: &str = "\
     JOIN reports rep ON rep.id = c.r \
     WHERE coalesce(e.first_report, e.report_id) <= c.r AND rep.seed = 0";
 const KEY_COLUMNS: &str = "id, name, role, prefix, hash, created_at_ms, revoked_at_ms";
-const STATE_COLUMNS: &str = "report_id, updated_at_ms, closed_at_ms, duplicate_of, supports";
+const STATE_COLUMNS: &str =
+    "report_id, updated_at_ms, closed_at_ms, duplicate_of, supports, first_response_at_ms";
 const CAMPAIGN_COLUMNS: &str = "id, slug, title, question, categories, starts_at_ms, ends_at_ms, \
                                 district, perimeter, created_by, created_at_ms";
 
@@ -77,6 +78,7 @@ fn state_from_row(r: &SqliteRow) -> Result<StateRow, sqlx::Error> {
         closed_at_ms: r.try_get(2)?,
         duplicate_of: r.try_get(3)?,
         supports: r.try_get(4)?,
+        first_response_at_ms: r.try_get(5)?,
     })
 }
 
@@ -185,11 +187,13 @@ impl SqliteStore {
         }
         let status_changes = c.kind == "status" || c.kind == "duplicate";
         let sql = format!(
-            "INSERT INTO report_state (report_id, updated_at_ms, closed_at_ms, duplicate_of) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (report_id) DO UPDATE SET \
+            "INSERT INTO report_state (report_id, updated_at_ms, closed_at_ms, duplicate_of, \
+             first_response_at_ms) \
+             VALUES ($1, $2, $3, $4, CASE WHEN $6 THEN $2 END) ON CONFLICT (report_id) DO UPDATE SET \
              updated_at_ms = excluded.updated_at_ms, \
              closed_at_ms = CASE WHEN $5 THEN excluded.closed_at_ms ELSE closed_at_ms END, \
-             duplicate_of = coalesce(excluded.duplicate_of, duplicate_of) \
+             duplicate_of = coalesce(excluded.duplicate_of, duplicate_of), \
+             first_response_at_ms = coalesce(first_response_at_ms, excluded.first_response_at_ms) \
              RETURNING {STATE_COLUMNS}"
         );
         let state = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -198,6 +202,7 @@ impl SqliteStore {
             .bind(if status_changes { c.closed_at_ms } else { None })
             .bind(c.duplicate_of)
             .bind(status_changes)
+            .bind(c.responds)
             .fetch_one(&mut *tx)
             .await?;
         let state = state_from_row(&state)?;

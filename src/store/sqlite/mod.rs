@@ -87,10 +87,10 @@ macro_rules! report_columns {
     () => {
         "id, kind, status, category, lon, lat, created_at_ms, h3, \
          arrondissement, quartier, conseil_quartier, iris, working_class, \
-         subcategory, channel, seed, client_id, campaign, address, contact, description"
+         subcategory, channel, seed, client_id, campaign, address, contact, description, reporter"
     };
 }
-const REPORT_COLUMN_COUNT: usize = 21;
+const REPORT_COLUMN_COUNT: usize = 22;
 
 /// Columns of `projects`, in table order. Decoded by [`project_from_row`].
 macro_rules! project_columns {
@@ -481,7 +481,8 @@ impl SqliteStore {
                     .bind(r.campaign.as_deref())
                     .bind(r.address.as_deref())
                     .bind(r.contact.as_deref())
-                    .bind(r.description.as_str());
+                    .bind(r.description.as_str())
+                    .bind(r.reporter);
             }
             q.execute(&mut *tx).await?;
             start += len;
@@ -760,6 +761,27 @@ impl SqliteStore {
         .await?;
         Ok(())
     }
+
+    pub(crate) async fn set_missing_reporters<F>(&self, pseudonym: F) -> Result<u64, StoreError>
+    where
+        F: Fn(&str) -> i64 + Send,
+    {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, contact FROM reports WHERE contact IS NOT NULL AND reporter IS NULL",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for (id, contact) in &rows {
+            sqlx::query("UPDATE reports SET reporter = $2 WHERE id = $1")
+                .bind(id)
+                .bind(pseudonym(contact))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
 }
 
 fn internal(what: &'static str) -> StoreError {
@@ -810,6 +832,7 @@ fn report_from_row(row: &SqliteRow) -> Result<ReportRow, StoreError> {
         address: row.try_get(18)?,
         contact: row.try_get(19)?,
         description: row.try_get(20)?,
+        reporter: row.try_get(21)?,
     })
 }
 
