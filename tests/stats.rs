@@ -524,9 +524,9 @@ proptest! {
             }
         }
         // Under every coarser cell that its own resolution would show, the
-        // reports shown under it leave hidden none, or at least k (a count
-        // necessary for k distinct reporters; the pure tests check the
-        // reporters themselves).
+        // reports shown under it leave hidden none, or at least k, from at
+        // least k reporters where the hidden ones are known (no roll-up
+        // under the cell).
         for top in 0..res {
             let mut under: BTreeMap<u64, Vec<&Row>> = BTreeMap::new();
             for r in &rows {
@@ -541,6 +541,17 @@ proptest! {
                 let hidden = members.len() - shown_under;
                 if reporters(members.iter().copied()) >= K {
                     prop_assert!(hidden == 0 || hidden >= K, "res {} cell {:x}: {} hidden", top, cell, hidden);
+                    // Without a roll-up under it, the reports outside the
+                    // shown cells are exactly the hidden ones: count their
+                    // reporters.
+                    let rolled_up = shown.iter().any(|(c, at, _, rem)| *rem && *at >= top && parent(*c, top) == cell);
+                    if !rolled_up {
+                        let outside_shown: Vec<&Row> = members.iter().copied()
+                            .filter(|r| !shown.iter().any(|(c, at, _, rem)| !rem && *c == parent(r.h3, *at)))
+                            .collect();
+                        prop_assert!(outside_shown.is_empty() || reporters(outside_shown.iter().copied()) >= K,
+                            "res {} cell {:x}: hidden reports from fewer than k reporters", top, cell);
+                    }
                 }
             }
         }

@@ -110,7 +110,6 @@ pub fn second_of(ms: i64) -> u32 {
 /// The fact table (see the module docs).
 #[derive(Debug, Default, Clone)]
 pub struct Facts {
-    pub(crate) ids: Vec<ReportId>,
     /// Filing second since 1970 (UTC; good until 2106).
     pub(crate) created_s: Vec<u32>,
     /// See [`flag`].
@@ -143,7 +142,6 @@ impl Facts {
     pub fn with_capacity(n: usize) -> Self {
         let v32 = || Vec::with_capacity(n);
         Self {
-            ids: Vec::with_capacity(n),
             created_s: v32(),
             flags: v32(),
             districts: [v32(), v32(), v32(), v32(), v32()],
@@ -161,17 +159,16 @@ impl Facts {
 
     #[must_use]
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.created_s.len()
     }
 
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.created_s.is_empty()
     }
 
     /// Reserves room for `n` more rows in every column.
     pub fn reserve_exact(&mut self, n: usize) {
-        self.ids.reserve_exact(n);
         self.created_s.reserve_exact(n);
         self.flags.reserve_exact(n);
         for d in &mut self.districts {
@@ -208,7 +205,6 @@ impl Facts {
     /// Inserts a row at `pos` (the position of its report's slot).
     pub fn insert(&mut self, pos: usize, f: &Fact) {
         let (resolution, first_response) = durations(f);
-        self.ids.insert(pos, f.id);
         let cell = self.cell_ordinal(f.h3);
         self.created_s.insert(pos, second_of(f.created_ms));
         self.flags.insert(pos, pack(f));

@@ -24,6 +24,7 @@
 //! * Distinct reporters: distinct pseudonyms; a report filed without a
 //!   contact counts as a reporter of its own.
 
+mod acc;
 pub mod budget;
 pub mod facts;
 pub mod hex;

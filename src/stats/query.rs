@@ -2,10 +2,7 @@
 
 use crate::model::{CategoryId, Channel, Kind, Layer, Status};
 
-use super::facts::{
-    Facts, NONE, channel_index, flag, kind_index, status_index, unpack_category, unpack_kind,
-    unpack_status,
-};
+use super::facts::{Facts, channel_index, flag, kind_index, status_index};
 use super::kanon::{Cell, suppress_list, suppress_table};
 
 /// Which reports a statistic counts. Every `None` means "any". Times are
@@ -96,20 +93,25 @@ impl Compiled {
     }
 
     /// Calls `f` with the position of every matching row, in row order.
-    pub(crate) fn scan(&self, facts: &Facts, mut f: impl FnMut(usize)) {
+    pub(crate) fn scan(&self, facts: &Facts, f: impl FnMut(usize)) {
+        self.scan_range(facts, 0, facts.len(), f);
+    }
+
+    /// [`Self::scan`] over the rows `lo..hi`.
+    pub(crate) fn scan_range(&self, facts: &Facts, lo: usize, hi: usize, mut f: impl FnMut(usize)) {
         if self.empty {
             return;
         }
         match self.district {
             Some((layer, d)) => {
-                for (i, x) in facts.districts[layer].iter().enumerate() {
-                    if *x == d && self.matches(facts, i) {
-                        f(i);
+                for (i, x) in facts.districts[layer][lo..hi].iter().enumerate() {
+                    if *x == d && self.matches(facts, lo + i) {
+                        f(lo + i);
                     }
                 }
             }
             None => {
-                for i in 0..facts.len() {
+                for i in lo..hi {
                     if self.matches(facts, i) {
                         f(i);
                     }
@@ -166,32 +168,6 @@ impl Group {
             first_response_min: Vec::new(),
             resolution_min: Vec::new(),
         }
-    }
-
-    /// Adds the row at `i`; `k` caps the reporter sets (0: none kept).
-    #[inline]
-    pub(crate) fn add(&mut self, facts: &Facts, i: usize, k: usize, within_min: u32) {
-        let r = facts.reporter[i];
-        let flags = facts.flags[i];
-        self.total.add(r, k);
-        self.by_kind[unpack_kind(flags)].add(r, k);
-        self.by_status[unpack_status(flags)].add(r, k);
-        if let Some(c) = self.by_category.get_mut(unpack_category(flags)) {
-            c.add(r, k);
-        }
-        let first = facts.first_response[i];
-        if first == NONE {
-            self.responded[1].add(r, k);
-        } else {
-            self.responded[0].add(r, k);
-            self.first_response_min.push(first);
-        }
-        let res = facts.resolution[i];
-        if res != NONE {
-            self.resolution_min.push(res);
-        }
-        self.resolved_within[usize::from(res == NONE || res > within_min)].add(r, k);
-        self.supports += u64::from(facts.supports[i]);
     }
 
     fn breakdowns(&self) -> [&[Cell]; 5] {
@@ -410,7 +386,7 @@ pub fn grouped(
     opts: Options,
     layer: Layer,
     groups: usize,
-    group_of: impl Fn(u32) -> usize,
+    group_of: impl Fn(u32) -> usize + Sync,
 ) -> (Vec<Published>, Published) {
     let f = Compiled::new(
         facts,
@@ -419,14 +395,11 @@ pub fn grouped(
             ..filter.clone()
         },
     );
-    let mut acc = vec![Group::new(opts.categories); groups];
     let k = opts.k.unwrap_or(0);
     let within = opts.resolved_within_days.saturating_mul(24 * 60);
     let col = &facts.districts[layer.index()];
-    f.scan(facts, |i| {
-        if let Some(g) = acc.get_mut(group_of(col[i])) {
-            g.add(facts, i, k, within);
-        }
+    let acc = super::acc::accumulate(facts, &f, groups, opts.categories, k, within, &|i| {
+        Some(group_of(col[i])).filter(|g| *g < groups)
     });
     let mut whole = Group::new(opts.categories);
     for g in &acc {

@@ -132,17 +132,14 @@ pub fn series(
     }
     let k = opts.k.unwrap_or(0);
     let within = opts.resolved_within_days.saturating_mul(24 * 60);
-    let mut groups = vec![Group::new(opts.categories); starts.len()];
-    f.scan(facts, |i| {
-        let t = i64::from(facts.created_s[i]);
-        if t < from_s || t >= to_s {
-            return;
-        }
-        let b = starts.partition_point(|s| *s <= t);
-        if b > 0 {
-            groups[b - 1].add(facts, i, k, within);
-        }
-    });
+    let groups =
+        super::acc::accumulate(facts, &f, starts.len(), opts.categories, k, within, &|i| {
+            let t = i64::from(facts.created_s[i]);
+            if t < from_s || t >= to_s {
+                return None;
+            }
+            starts.partition_point(|s| *s <= t).checked_sub(1)
+        });
     let mut total = Group::new(opts.categories);
     for g in &groups {
         super::query::merge(&mut total, g, k);

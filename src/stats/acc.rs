@@ -1,0 +1,267 @@
+//! The scan accumulator: per group, one counter per combination of kind,
+//! status, category, answered or not, and resolved in time or not, so that a
+//! report costs one increment (and, with k, one capped-set insert) instead of
+//! one per breakdown; the breakdowns are summed from the combinations once
+//! per query ([`Acc::into_groups`]). The scan runs on two threads, each over
+//! half of the rows, and the halves are merged (counts add, capped sets
+//! union, exactly).
+
+use super::facts::{Facts, NONE, unpack_category, unpack_kind, unpack_status};
+use super::kanon::{Cell, Reporters};
+use super::query::{Compiled, Group};
+use crate::model::{Kind, Status};
+
+/// Rows below which one thread scans alone (a thread costs more than it saves).
+const SPLIT_ROWS: usize = 200_000;
+
+const KINDS: usize = Kind::ALL.len();
+const STATUSES: usize = Status::ALL.len();
+
+/// Counts of a query's groups, by combination.
+pub(crate) struct Acc {
+    /// Categories + 1 (the last for a category the taxonomy does not have).
+    cats: usize,
+    combos: usize,
+    k: usize,
+    within_min: u32,
+    counts: Vec<u32>,
+    /// Empty when `k` is 0 (unsuppressed).
+    sets: Vec<Reporters>,
+    supports: Vec<u64>,
+    first: Vec<Vec<u32>>,
+    done: Vec<Vec<u32>>,
+}
+
+impl Acc {
+    pub(crate) fn new(groups: usize, categories: usize, k: usize, within_min: u32) -> Self {
+        let cats = categories + 1;
+        let combos = KINDS * STATUSES * cats * 4;
+        Self {
+            cats,
+            combos,
+            k,
+            within_min,
+            counts: vec![0; groups * combos],
+            sets: if k == 0 {
+                Vec::new()
+            } else {
+                vec![Reporters::default(); groups * combos]
+            },
+            supports: vec![0; groups],
+            first: vec![Vec::new(); groups],
+            done: vec![Vec::new(); groups],
+        }
+    }
+
+    #[inline]
+    pub(crate) fn add(&mut self, g: usize, facts: &Facts, i: usize) {
+        let flags = facts.flags[i];
+        let cat = unpack_category(flags).min(self.cats - 1);
+        let first = facts.first_response[i];
+        let done = facts.resolution[i];
+        let answered = usize::from(first == NONE);
+        let late = usize::from(done == NONE || done > self.within_min);
+        let combo = (((unpack_kind(flags) * STATUSES + unpack_status(flags)) * self.cats + cat)
+            * 2
+            + answered)
+            * 2
+            + late;
+        let at = g * self.combos + combo;
+        self.counts[at] += 1;
+        if self.k > 0 {
+            self.sets[at].add(facts.reporter[i], self.k);
+        }
+        if first != NONE {
+            self.first[g].push(first);
+        }
+        if done != NONE {
+            self.done[g].push(done);
+        }
+        self.supports[g] += u64::from(facts.supports[i]);
+    }
+
+    fn merge(&mut self, other: Acc) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        for (a, b) in self.sets.iter_mut().zip(&other.sets) {
+            a.merge(b, self.k);
+        }
+        for (a, b) in self.supports.iter_mut().zip(&other.supports) {
+            *a += b;
+        }
+        for (a, b) in self.first.iter_mut().zip(other.first) {
+            a.extend(b);
+        }
+        for (a, b) in self.done.iter_mut().zip(other.done) {
+            a.extend(b);
+        }
+    }
+
+    /// The groups, their breakdowns summed from the combinations.
+    pub(crate) fn into_groups(self, categories: usize) -> Vec<Group> {
+        let groups = self.supports.len();
+        let mut out = Vec::with_capacity(groups);
+        let mut first = self.first.into_iter();
+        let mut done = self.done.into_iter();
+        for g in 0..groups {
+            let mut group = Group::new(categories);
+            for combo in 0..self.combos {
+                let at = g * self.combos + combo;
+                let n = u64::from(self.counts[at]);
+                if n == 0 {
+                    continue;
+                }
+                let late = combo % 2;
+                let answered = (combo / 2) % 2;
+                let cat = (combo / 4) % self.cats;
+                let status = (combo / 4 / self.cats) % STATUSES;
+                let kind = combo / 4 / self.cats / STATUSES;
+                let set = self.sets.get(at);
+                let k = self.k;
+                let bump = |cell: &mut Cell| {
+                    cell.count += n;
+                    if let Some(s) = set {
+                        cell.reporters.merge(s, k);
+                    }
+                };
+                bump(&mut group.total);
+                bump(&mut group.by_kind[kind]);
+                bump(&mut group.by_status[status]);
+                bump(&mut group.responded[answered]);
+                bump(&mut group.resolved_within[late]);
+                if let Some(c) = group.by_category.get_mut(cat) {
+                    bump(c);
+                }
+            }
+            group.supports = self.supports[g];
+            group.first_response_min = first.next().unwrap_or_default();
+            group.resolution_min = done.next().unwrap_or_default();
+            out.push(group);
+        }
+        out
+    }
+}
+
+/// Accumulates the rows matching `f` into `groups` groups, row `i` going to
+/// `group_of(i)` (`None`: left out), on two threads for large tables.
+pub(crate) fn accumulate(
+    facts: &Facts,
+    f: &Compiled,
+    groups: usize,
+    categories: usize,
+    k: usize,
+    within_min: u32,
+    group_of: &(impl Fn(usize) -> Option<usize> + Sync),
+) -> Vec<Group> {
+    accumulate_split(
+        facts, f, groups, categories, k, within_min, group_of, SPLIT_ROWS,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn accumulate_split(
+    facts: &Facts,
+    f: &Compiled,
+    groups: usize,
+    categories: usize,
+    k: usize,
+    within_min: u32,
+    group_of: &(impl Fn(usize) -> Option<usize> + Sync),
+    split_rows: usize,
+) -> Vec<Group> {
+    let n = facts.len();
+    let run = |lo: usize, hi: usize| {
+        let mut acc = Acc::new(groups, categories, k, within_min);
+        f.scan_range(facts, lo, hi, |i| {
+            if let Some(g) = group_of(i) {
+                acc.add(g, facts, i);
+            }
+        });
+        acc
+    };
+    let acc = if n < split_rows {
+        run(0, n)
+    } else {
+        std::thread::scope(|s| {
+            let upper = s.spawn(|| run(n / 2, n));
+            let mut lower = run(0, n / 2);
+            match upper.join() {
+                Ok(u) => lower.merge(u),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+            lower
+        })
+    };
+    acc.into_groups(categories)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CategoryId, Channel, Districts, Kind, Status};
+    use crate::stats::{Fact, Filter};
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn two_threads_count_exactly_what_one_thread_counts() {
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(7);
+        let mut facts = Facts::default();
+        for i in 0..5_000_usize {
+            let created_ms = rng.random_range(1_600_000_000_000_i64..1_700_000_000_000);
+            let answered = rng.random_bool(0.4);
+            facts.insert(
+                i,
+                &Fact {
+                    id: i as i64 + 1,
+                    created_ms,
+                    kind: Kind::ALL[rng.random_range(0..2)],
+                    category: CategoryId(rng.random_range(0..11)),
+                    channel: Channel::Web,
+                    status: if answered { Status::Done } else { Status::New },
+                    districts: Districts([Some(rng.random_range(0..7)), None, None, None, None]),
+                    h3: 0,
+                    reporter: rng.random_range(0..300),
+                    first_response_ms: answered
+                        .then(|| created_ms + rng.random_range(0..9_000_000)),
+                    closed_ms: answered
+                        .then(|| created_ms + rng.random_range(9_000_000..900_000_000)),
+                    campaign: None,
+                    supports: rng.random_range(0..3),
+                },
+            );
+        }
+        let f = Compiled::new(&facts, &Filter::default());
+        let col = facts
+            .district_column(crate::model::Layer::Arrondissement)
+            .to_vec();
+        let group_of = |i: usize| Some(col[i] as usize).filter(|g| *g < 7);
+        let sorted = |mut g: Vec<Group>| {
+            for x in &mut g {
+                x.first_response_min.sort_unstable();
+                x.resolution_min.sort_unstable();
+            }
+            g
+        };
+        for k in [0, 5] {
+            let one = accumulate_split(&facts, &f, 7, 10, k, 60 * 24, &group_of, usize::MAX);
+            let two = accumulate_split(&facts, &f, 7, 10, k, 60 * 24, &group_of, 0);
+            let (one, two) = (sorted(one), sorted(two));
+            assert_eq!(one.len(), two.len());
+            for (a, b) in one.iter().zip(&two) {
+                assert_eq!(a.total.count, b.total.count);
+                assert_eq!(a.total.reporters.count(), b.total.reporters.count());
+                for (x, y) in a.by_category.iter().zip(&b.by_category) {
+                    assert_eq!(
+                        (x.count, x.reporters.count()),
+                        (y.count, y.reporters.count())
+                    );
+                }
+                assert_eq!(a.first_response_min, b.first_response_min);
+                assert_eq!(a.resolution_min, b.resolution_min);
+                assert_eq!(a.supports, b.supports);
+            }
+            assert!(one.iter().map(|g| g.total.count).sum::<u64>() == 5_000);
+        }
+    }
+}
