@@ -8,6 +8,7 @@ mod districts;
 mod dto;
 mod error;
 mod events;
+mod export;
 mod extract;
 mod keys;
 mod lifecycle;
@@ -71,6 +72,7 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/webhooks/{id}/enable", post(webhooks::enable))
+        .route("/export/{file}", get(export::file))
         .route("/projects", get(projects::list))
         .route("/projects/{id}", get(projects::one))
         .route("/districts", get(districts::list))
