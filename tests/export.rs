@@ -750,3 +750,37 @@ fn the_snapshot_command_writes_a_snapshot_of_a_data_directory() {
     assert!(manifest["distributions"][2]["rows"].as_u64().unwrap() > 1000);
     assert!(String::from_utf8_lossy(&run.stdout).contains("reports.csv.gz"));
 }
+
+#[test]
+fn closed_reports_that_faded_from_the_public_list_are_still_exported() {
+    // Fading at once for every category but graffiti.
+    let h = common::custom_harness(|c| c.fade_days = 0);
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = post(
+            &h,
+            "app",
+            "/api/v1/reports",
+            &anomaly(&client_id("export-fade")),
+        );
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        ids.push(r.json()["id"].as_i64().unwrap());
+    }
+    let r = post(
+        &h,
+        "agent",
+        &format!("/api/v1/reports/{}/status", ids[0]),
+        &json!({"status": "done", "note": "Fait"}),
+    );
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let listed: Vec<i64> = get_json(&h, "/api/v1/reports")["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(listed, [ids[1]], "the closed one faded from the list");
+    let r = h.get("/api/v1/export/reports.csv");
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(csv_ids(&r.body), ids, "both are exported");
+}
