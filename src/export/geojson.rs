@@ -46,7 +46,19 @@ struct Hex(u64);
 
 impl Serialize for Hex {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{:x}", self.0))
+        // `{:x}`, on the stack.
+        let mut buf = [0_u8; 16];
+        let mut start = buf.len();
+        let mut v = self.0;
+        loop {
+            start -= 1;
+            buf[start] = b"0123456789abcdef"[(v & 15) as usize];
+            v >>= 4;
+            if v == 0 {
+                break;
+            }
+        }
+        s.serialize_str(std::str::from_utf8(&buf[start..]).unwrap_or_default())
     }
 }
 
@@ -209,4 +221,18 @@ fn write<P: Serialize>(out: &mut Vec<u8>, feature: &Feature<P>, first: bool) {
     // Writing into a Vec cannot fail, and every value is a plain one
     // (serde_json writes a non-finite number as null).
     let _ = serde_json::to_writer(&mut *out, feature);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn h3_cells_are_written_as_the_api_writes_them() {
+        for cell in [0, 1, 15, 16, 0xff, 0x08c1_fb46_e5b2_dbff, u64::MAX] {
+            let json = serde_json::to_string(&Hex(cell)).unwrap();
+            assert_eq!(json, format!("\"{}\"", crate::spatial::h3_hex(cell)));
+        }
+    }
 }

@@ -91,45 +91,81 @@ pub mod media_type {
 /// second without trailing zeros when not zero, then `Z`. Years outside
 /// 0–9999, which RFC 3339 cannot write, give an empty string, as the API.
 pub fn write_rfc3339_ms(out: &mut Vec<u8>, ms: i64) {
-    let days = ms.div_euclid(86_400_000);
-    let in_day = ms.rem_euclid(86_400_000);
-    let (year, month, day) = civil_from_days(days);
-    if !(0..=9999).contains(&year) {
-        return;
-    }
-    let secs = in_day / 1000;
-    let frac = in_day % 1000;
-    let two = |out: &mut Vec<u8>, v: i64| {
-        out.push(b'0' + u8::try_from(v / 10).unwrap_or(0));
-        out.push(b'0' + u8::try_from(v % 10).unwrap_or(0));
-    };
-    two(out, year / 100);
-    two(out, year % 100);
-    out.push(b'-');
-    two(out, month);
-    out.push(b'-');
-    two(out, day);
-    out.push(b'T');
-    two(out, secs / 3600);
-    out.push(b':');
-    two(out, secs / 60 % 60);
-    out.push(b':');
-    two(out, secs % 60);
-    if frac != 0 {
-        out.push(b'.');
-        let digits = [frac / 100, frac / 10 % 10, frac % 10];
-        let keep = if frac % 100 == 0 {
-            1
-        } else if frac % 10 == 0 {
-            2
-        } else {
-            3
+    out.extend_from_slice(Rfc3339Buf::new(ms).as_bytes());
+}
+
+/// The text of [`write_rfc3339_ms`] on the stack (at most 24 bytes).
+struct Rfc3339Buf {
+    bytes: [u8; 24],
+    len: usize,
+}
+
+impl Rfc3339Buf {
+    fn new(ms: i64) -> Self {
+        let mut b = Self {
+            bytes: [0; 24],
+            len: 0,
         };
-        for d in &digits[..keep] {
-            out.push(b'0' + u8::try_from(*d).unwrap_or(0));
+        let days = ms.div_euclid(86_400_000);
+        let in_day = ms.rem_euclid(86_400_000);
+        let (year, month, day) = civil_from_days(days);
+        if !(0..=9999).contains(&year) {
+            return b;
         }
+        let secs = in_day / 1000;
+        let frac = in_day % 1000;
+        b.two(year / 100);
+        b.two(year % 100);
+        b.push(b'-');
+        b.two(month);
+        b.push(b'-');
+        b.two(day);
+        b.push(b'T');
+        b.two(secs / 3600);
+        b.push(b':');
+        b.two(secs / 60 % 60);
+        b.push(b':');
+        b.two(secs % 60);
+        if frac != 0 {
+            b.push(b'.');
+            let digits = [frac / 100, frac / 10 % 10, frac % 10];
+            let keep = if frac % 100 == 0 {
+                1
+            } else if frac % 10 == 0 {
+                2
+            } else {
+                3
+            };
+            for d in &digits[..keep] {
+                b.digit(*d);
+            }
+        }
+        b.push(b'Z');
+        b
     }
-    out.push(b'Z');
+
+    fn push(&mut self, byte: u8) {
+        self.bytes[self.len] = byte;
+        self.len += 1;
+    }
+
+    fn digit(&mut self, d: i64) {
+        self.push(b'0' + u8::try_from(d).unwrap_or(0));
+    }
+
+    fn two(&mut self, v: i64) {
+        self.digit(v / 10);
+        self.digit(v % 10);
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    fn as_str(&self) -> &str {
+        // ASCII digits and separators only.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
 }
 
 /// Year, month and day of a day count since 1970-01-01 (proleptic
@@ -146,20 +182,12 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
-/// The RFC 3339 text of `ms`, for serde writers.
+/// The RFC 3339 text of `ms`, for serde writers (formatted on the stack).
 struct Rfc3339Ms(i64);
-
-impl std::fmt::Display for Rfc3339Ms {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut buf = Vec::with_capacity(24);
-        write_rfc3339_ms(&mut buf, self.0);
-        f.write_str(std::str::from_utf8(&buf).map_err(|_| std::fmt::Error)?)
-    }
-}
 
 impl serde::Serialize for Rfc3339Ms {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(Rfc3339Buf::new(self.0).as_str())
     }
 }
 
