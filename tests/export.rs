@@ -784,3 +784,25 @@ fn closed_reports_that_faded_from_the_public_list_are_still_exported() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(csv_ids(&r.body), ids, "both are exported");
 }
+
+#[test]
+fn a_server_started_with_a_snapshot_directory_writes_today_s_snapshot() {
+    let data = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let port = common::server::free_port();
+    let mut server = common::server::start_server_with(
+        data.path(),
+        port,
+        &["--snapshot-dir".as_ref(), out.path().as_os_str()],
+    );
+    let latest = out.path().join("latest.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !latest.is_file() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let latest: Value = serde_json::from_slice(&std::fs::read(&latest).unwrap()).unwrap();
+    let day = latest["issued"].as_str().unwrap();
+    check_snapshot(&out.path().join(day));
+}
