@@ -22,11 +22,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use civicmap::config::{Config, PARIS_ENVELOPE};
+use civicmap::config::PARIS_ENVELOPE;
 use civicmap::generate::Generator;
 use civicmap::reference::{DANSMARUE_SAMPLE_CSV, parse_dansmarue};
 use civicmap::service::{App, NewReport};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+
+mod support;
 
 /// Seed of the synthetic inputs (positions, categories).
 const SEED: u64 = 42;
@@ -76,16 +78,8 @@ impl Inputs {
 
 fn bench(c: &mut Criterion) {
     // The runtime outlives every iteration: the group-commit writer runs on
-    // it. Two workers, as on the 2-core target.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::new(dir.path().to_path_buf());
-    config.seed_reports = false;
-    let app = Arc::new(rt.block_on(civicmap::boot::open(config)).unwrap());
+    // it.
+    let (rt, app, _dir) = support::unseeded_app();
     let inputs = Inputs {
         templates: templates(&app),
         next: AtomicU64::new(0),

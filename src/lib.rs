@@ -10,6 +10,7 @@ pub mod auth;
 pub mod boot;
 pub mod config;
 pub mod districts;
+pub mod export;
 pub mod generate;
 pub mod geocode;
 pub mod http;

@@ -45,6 +45,18 @@ enum Command {
     /// Create, list or revoke API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Write today's open-data snapshot (reports and projects, CSV and GeoJSON, with a
+    /// manifest) under a directory, for an open-data portal to harvest.
+    Snapshot(SnapshotArgs),
+}
+
+#[derive(Args)]
+struct SnapshotArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// Directory receiving one sub-directory per day (`YYYY-MM-DD/`) and `latest.json`.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -140,6 +152,10 @@ struct ServeArgs {
     /// many distinct reporters; smaller counts are rolled up or suppressed (2 to 100).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..=100))]
     k_anonymity: u64,
+    /// Write an open-data snapshot under this directory at start (if today's is
+    /// missing), then each day (see `civicmap snapshot`).
+    #[arg(long, env = "CIVICMAP_SNAPSHOT_DIR")]
+    snapshot_dir: Option<PathBuf>,
 }
 
 fn parse_envelope(s: &str) -> Result<Envelope, String> {
@@ -245,6 +261,7 @@ fn main() -> ExitCode {
             Some(Command::Import(cmd)) => import(cmd).await,
             Some(Command::Generate(args)) => generate(&args),
             Some(Command::Keys(cmd)) => keys(cmd).await,
+            Some(Command::Snapshot(args)) => snapshot(args).await,
         }
     });
     match result {
@@ -280,6 +297,9 @@ async fn serve(args: ServeArgs) -> Result<(), BootError> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| BootError::Invalid(format!("cannot listen on {}: {e}", config.listen)))?;
+    if let Some(dir) = args.snapshot_dir {
+        civicmap::service::snapshot::spawn_daily(&app, dir);
+    }
     tracing::info!(listen = %config.listen, "serving");
     axum::serve(listener, civicmap::http::router(app))
         .with_graceful_shutdown(shutdown_signal())
@@ -314,6 +334,28 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = term => {} }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn snapshot(args: SnapshotArgs) -> Result<(), BootError> {
+    let mut config = Config::new(args.data.data_dir);
+    config.seed_reports = false;
+    let app = Arc::new(boot::open(config).await?);
+    let (manifest, dir) = civicmap::service::snapshot::write_snapshot(
+        &app,
+        &args.out,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .map_err(|e| BootError::Invalid(e.to_string()))?;
+    for d in &manifest.distributions {
+        println!("{}\t{} rows\t{} bytes", d.name, d.rows, d.bytes);
+    }
+    eprintln!(
+        "wrote the snapshot of {} in {}",
+        manifest.issued,
+        dir.display()
+    );
+    Ok(())
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {

@@ -9,14 +9,17 @@
 
 mod campaigns;
 mod event_filter;
+mod export;
 mod lifecycle;
 mod open311;
 mod photos;
+pub mod snapshot;
 mod stats;
 mod webhooks;
 
 pub use campaigns::{Campaign, Campaigns, DEFAULT_NEAR_M, NewCampaign, Perimeter};
 pub use event_filter::EventFilter;
+pub use export::{EXPORT_PAGE_ROWS, ProjectFormat, ReportExport, ReportFormat};
 pub use lifecycle::{
     Caller, EVENT_PAGE, KEY_CACHE_TTL, Lifecycle, MAX_NOTE_CHARS, PublicEvent, ReportState,
     create_key,

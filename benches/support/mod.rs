@@ -135,3 +135,24 @@ pub fn run_with_clock(
         c.final_summary();
     }
 }
+
+/// A runtime with two workers, as on the 2-core target, and an unseeded
+/// application on a fresh SQLite store in a temporary directory (deleted
+/// when the returned guard drops). The runtime must outlive every use of
+/// the application: its group-commit writer runs there.
+pub fn unseeded_app() -> (
+    tokio::runtime::Runtime,
+    std::sync::Arc<civicmap::service::App>,
+    tempfile::TempDir,
+) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = civicmap::config::Config::new(dir.path().to_path_buf());
+    config.seed_reports = false;
+    let app = std::sync::Arc::new(rt.block_on(civicmap::boot::open(config)).unwrap());
+    (rt, app, dir)
+}

@@ -45,15 +45,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 /// [`ApiError::BadRequest`] with the field path and serde's reason.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let field = field_of(&path, &inner.to_string());
-        ApiError::BadRequest {
-            field,
-            message: format!("malformed JSON body: {inner}"),
-        }
-    })
+    serde_path_to_error::deserialize(de).map_err(|e| refusal(e, "malformed JSON body"))
+}
+
+/// A deserialisation error as a 400 naming the field.
+fn refusal<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, what: &str) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let field = field_of(&path, &inner.to_string());
+    ApiError::BadRequest {
+        field,
+        message: format!("{what}: {inner}"),
+    }
 }
 
 /// The field a serde error is about: the path, or the name quoted in
@@ -84,20 +87,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let q = parts.uri.query().unwrap_or_default();
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(q));
-        serde_path_to_error::deserialize(de)
-            .map(ApiQuery)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                let field = field_of(&path, &inner.to_string());
-                ApiError::BadRequest {
-                    field,
-                    message: format!("bad query string: {inner}"),
-                }
-            })
+        parse_query(parts.uri.query().unwrap_or_default()).map(ApiQuery)
     }
+}
+
+/// Deserialises a query string strictly, as [`ApiQuery`] does, for handlers
+/// whose query type depends on the path.
+///
+/// # Errors
+/// [`ApiError::BadRequest`] naming the parameter and serde's reason.
+pub fn parse_query<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(q));
+    serde_path_to_error::deserialize(de).map_err(|e| refusal(e, "bad query string"))
 }
 
 fn form_urlencoded_parse(q: &str) -> form_urlencoded::Parse<'_> {

@@ -8,6 +8,7 @@ mod districts;
 mod dto;
 mod error;
 mod events;
+mod export;
 mod extract;
 mod keys;
 mod lifecycle;
@@ -76,6 +77,7 @@ pub fn router(app: AppState) -> Router {
         .route("/stats/series", get(stats::series))
         .route("/stats/h3", get(stats::hexagons))
         .route("/stats/equity", get(stats::equity))
+        .route("/export/{file}", get(export::file))
         .route("/projects", get(projects::list))
         .route("/projects/{id}", get(projects::one))
         .route("/districts", get(districts::list))

@@ -26,10 +26,36 @@ pub async fn list(
     State(app): State<AppState>,
     ApiQuery(q): ApiQuery<ProjectQuery>,
 ) -> Result<Json<PageJson<ProjectJson>>, ApiError> {
+    let filter = project_filter(&app, &q)?;
+    let limit = parse_limit(q.limit.as_deref())?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad("cursor", "not a cursor from a previous page"))
+        })
+        .transpose()?;
+    let index = app.projects();
+    let (page, total, more) = index.page(&filter, after, limit);
+    let items: Vec<ProjectJson> = page.iter().map(|p| ProjectJson::new(&app, p)).collect();
+    let next = more.then(|| {
+        let mut next_q = q;
+        next_q.cursor = page.last().map(|p| p.id.to_string());
+        format!(
+            "/api/v1/projects?{}",
+            serde_urlencoded::to_string(&next_q).unwrap_or_default()
+        )
+    });
+    Ok(Json(PageJson { items, total, next }))
+}
+
+/// Builds the project filter from list (or export) query parameters.
+pub fn project_filter(app: &AppState, q: &ProjectQuery) -> Result<ProjectFilter, ApiError> {
     let district = q
         .district
         .as_deref()
-        .map(|id| parse_district(&app, id))
+        .map(|id| parse_district(app, id))
         .transpose()?;
     let edition = q
         .edition
@@ -53,34 +79,13 @@ pub async fn list(
             )),
         })
         .transpose()?;
-    let filter = ProjectFilter {
+    Ok(ProjectFilter {
         bbox: q.bbox.as_deref().map(parse_bbox).transpose()?,
         district,
         edition,
         working_class_flag,
         progress: q.progress.clone(),
-    };
-    let limit = parse_limit(q.limit.as_deref())?;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| ApiError::bad("cursor", "not a cursor from a previous page"))
-        })
-        .transpose()?;
-    let index = app.projects();
-    let (page, total, more) = index.page(&filter, after, limit);
-    let items: Vec<ProjectJson> = page.iter().map(|p| ProjectJson::new(&app, p)).collect();
-    let next = more.then(|| {
-        let mut next_q = q;
-        next_q.cursor = page.last().map(|p| p.id.to_string());
-        format!(
-            "/api/v1/projects?{}",
-            serde_urlencoded::to_string(&next_q).unwrap_or_default()
-        )
-    });
-    Ok(Json(PageJson { items, total, next }))
+    })
 }
 
 pub async fn one(

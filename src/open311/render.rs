@@ -203,11 +203,23 @@ fn to_json(node: &Node<'_>) -> String {
     serde_json::to_string(node).unwrap_or_else(|_| JSON_FALLBACK.to_owned())
 }
 
+/// The first line of every XML document.
+pub(crate) const XML_DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+
 fn to_xml(root: &'static str, node: &Node<'_>) -> String {
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let mut out = String::from(XML_DECLARATION);
     write_element(&mut out, root, node);
     out.push('\n');
     out
+}
+
+/// Appends one item of a list document as the whole document's writer
+/// would write it: its JSON value, or its XML element named `item`.
+pub(crate) fn write_item(out: &mut String, format: Format, item: &'static str, node: &Node<'_>) {
+    match format {
+        Format::Json => out.push_str(&serde_json::to_string(node).unwrap_or_default()),
+        Format::Xml => write_element(out, item, node),
+    }
 }
 
 fn write_element(out: &mut String, name: &'static str, node: &Node<'_>) {

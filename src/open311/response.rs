@@ -568,6 +568,41 @@ impl ServiceRequests {
             node: Node::List("request", self.0.iter().map(ServiceRequest::node).collect()),
         }
     }
+
+    /// The opening of a `service_requests` document written piece by piece
+    /// (bulk exports, never held whole): this, then
+    /// [`ServiceRequest::render_item`] for each request, then
+    /// [`ServiceRequests::render_end`]. For a non-empty list the pieces
+    /// make exactly [`Document::render`] of the whole list; an empty one is
+    /// `[]` in JSON, an empty `<service_requests>` element in XML.
+    #[must_use]
+    pub fn render_start(format: Format) -> String {
+        match format {
+            Format::Json => "[".to_owned(),
+            Format::Xml => format!("{}<service_requests>", super::render::XML_DECLARATION),
+        }
+    }
+
+    /// The end of a document begun with [`ServiceRequests::render_start`].
+    #[must_use]
+    pub fn render_end(format: Format) -> &'static str {
+        match format {
+            Format::Json => "]",
+            Format::Xml => "</service_requests>\n",
+        }
+    }
+}
+
+impl ServiceRequest {
+    /// Appends this request as one item of a document begun with
+    /// [`ServiceRequests::render_start`]; `first` says whether it is the
+    /// first item (JSON items are separated by commas).
+    pub fn render_item(&self, format: Format, first: bool, out: &mut String) {
+        if format == Format::Json && !first {
+            out.push(',');
+        }
+        super::render::write_item(out, format, "request", &self.node());
+    }
 }
 document!(ServiceRequests);
 

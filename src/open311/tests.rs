@@ -802,3 +802,22 @@ fn content_types_name_the_formats() {
     );
     assert_eq!(Format::Xml.content_type(), "text/xml; charset=utf-8");
 }
+
+#[test]
+fn a_request_list_written_piece_by_piece_is_the_same_document_as_written_whole() {
+    let requests = vec![full_request(), minimal_request(), full_request()];
+    for format in Format::ALL {
+        let mut pieces = ServiceRequests::render_start(format);
+        for (i, r) in requests.iter().enumerate() {
+            r.render_item(format, i == 0, &mut pieces);
+        }
+        pieces.push_str(ServiceRequests::render_end(format));
+        assert_eq!(pieces, ServiceRequests(requests.clone()).render(format));
+    }
+    let empty = format!(
+        "{}{}",
+        ServiceRequests::render_start(Format::Json),
+        ServiceRequests::render_end(Format::Json)
+    );
+    assert_eq!(empty, ServiceRequests(vec![]).render(Format::Json));
+}

@@ -40,6 +40,7 @@
 //! serve two backends from one crate).
 
 mod error;
+mod export;
 mod lifecycle;
 mod open311;
 pub mod photos;
@@ -51,6 +52,7 @@ mod writer;
 use std::path::Path;
 
 pub use error::{ConstraintKind, StoreError};
+pub use export::{ExportFilter, ExportPage, ExportRow};
 pub use lifecycle::{
     CampaignRow, Changed, EVENT_KINDS, EventRow, KEY_ROLES, KeyRow, ReportChange, StateRow,
     Supported,

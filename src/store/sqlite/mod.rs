@@ -28,6 +28,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Row as _, SqlitePool};
 
+pub(crate) mod export;
 mod index_scan;
 mod lifecycle;
 mod open311;
