@@ -1,10 +1,11 @@
 //! The scan accumulator: per group, one counter per combination of kind,
 //! status, category, answered or not, and resolved in time or not, so that a
-//! report costs one increment (and, with k, one capped-set insert) instead of
-//! one per breakdown; the breakdowns are summed from the combinations once
-//! per query ([`Acc::into_groups`]). The scan runs on two threads, each over
-//! half of the rows, and the halves are merged (counts add, capped sets
-//! union, exactly).
+//! report costs one increment instead of one per breakdown; the breakdowns
+//! are summed from the combinations once per query ([`Acc::into_groups`]).
+//! With k, the reporters are kept per breakdown cell (a set fills up to k
+//! quickly and then costs one comparison per report), side by side per
+//! group. The scan runs on two threads, each over half of the rows, and the
+//! halves are merged (counts add, capped sets union, exactly).
 
 use super::facts::{Facts, NONE, unpack_category, unpack_kind, unpack_status};
 use super::kanon::{Cell, Reporters};
@@ -25,8 +26,10 @@ pub(crate) struct Acc {
     k: usize,
     within_min: u32,
     counts: Vec<u32>,
-    /// Empty when `k` is 0 (unsuppressed).
+    /// Per group, the reporters of each breakdown cell (see [`Layout`]);
+    /// empty when `k` is 0 (unsuppressed).
     sets: Vec<Reporters>,
+    layout: Layout,
     supports: Vec<u64>,
     first: Vec<Vec<u32>>,
     done: Vec<Vec<u32>>,
@@ -36,6 +39,7 @@ impl Acc {
     pub(crate) fn new(groups: usize, categories: usize, k: usize, within_min: u32) -> Self {
         let cats = categories + 1;
         let combos = KINDS * STATUSES * cats * 4;
+        let layout = Layout::new(cats);
         Self {
             cats,
             combos,
@@ -45,8 +49,9 @@ impl Acc {
             sets: if k == 0 {
                 Vec::new()
             } else {
-                vec![Reporters::default(); groups * combos]
+                vec![Reporters::default(); groups * layout.len]
             },
+            layout,
             supports: vec![0; groups],
             first: vec![Vec::new(); groups],
             done: vec![Vec::new(); groups],
@@ -57,19 +62,28 @@ impl Acc {
     pub(crate) fn add(&mut self, g: usize, facts: &Facts, i: usize) {
         let flags = facts.flags[i];
         let cat = unpack_category(flags).min(self.cats - 1);
+        let kind = unpack_kind(flags);
+        let status = unpack_status(flags);
         let first = facts.first_response[i];
         let done = facts.resolution[i];
         let answered = usize::from(first == NONE);
         let late = usize::from(done == NONE || done > self.within_min);
-        let combo = (((unpack_kind(flags) * STATUSES + unpack_status(flags)) * self.cats + cat)
-            * 2
-            + answered)
-            * 2
-            + late;
-        let at = g * self.combos + combo;
-        self.counts[at] += 1;
+        let combo = (((kind * STATUSES + status) * self.cats + cat) * 2 + answered) * 2 + late;
+        self.counts[g * self.combos + combo] += 1;
         if self.k > 0 {
-            self.sets[at].add(facts.reporter[i], self.k);
+            let r = facts.reporter[i];
+            let l = &self.layout;
+            let base = g * l.len;
+            for at in [
+                base,
+                base + l.kind + kind,
+                base + l.status + status,
+                base + l.category + cat,
+                base + l.responded + answered,
+                base + l.within + late,
+            ] {
+                self.sets[at].add(r, self.k);
+            }
         }
         if first != NONE {
             self.first[g].push(first);
@@ -99,7 +113,7 @@ impl Acc {
     }
 
     /// The groups, their breakdowns summed from the combinations.
-    pub(crate) fn into_groups(self, categories: usize) -> Vec<Group> {
+    pub(crate) fn into_groups(mut self, categories: usize) -> Vec<Group> {
         let groups = self.supports.len();
         let mut out = Vec::with_capacity(groups);
         let mut first = self.first.into_iter();
@@ -117,14 +131,7 @@ impl Acc {
                 let cat = (combo / 4) % self.cats;
                 let status = (combo / 4 / self.cats) % STATUSES;
                 let kind = combo / 4 / self.cats / STATUSES;
-                let set = self.sets.get(at);
-                let k = self.k;
-                let bump = |cell: &mut Cell| {
-                    cell.count += n;
-                    if let Some(s) = set {
-                        cell.reporters.merge(s, k);
-                    }
-                };
+                let bump = |cell: &mut Cell| cell.count += n;
                 bump(&mut group.total);
                 bump(&mut group.by_kind[kind]);
                 bump(&mut group.by_status[status]);
@@ -134,12 +141,63 @@ impl Acc {
                     bump(c);
                 }
             }
+            if !self.sets.is_empty() {
+                let l = self.layout;
+                let sets = &mut self.sets[g * l.len..(g + 1) * l.len];
+                let mut take = |at: usize| std::mem::take(&mut sets[at]);
+                group.total.reporters = take(0);
+                for (i, c) in group.by_kind.iter_mut().enumerate() {
+                    c.reporters = take(l.kind + i);
+                }
+                for (i, c) in group.by_status.iter_mut().enumerate() {
+                    c.reporters = take(l.status + i);
+                }
+                for (i, c) in group.by_category.iter_mut().enumerate() {
+                    c.reporters = take(l.category + i);
+                }
+                for (i, c) in group.responded.iter_mut().enumerate() {
+                    c.reporters = take(l.responded + i);
+                }
+                for (i, c) in group.resolved_within.iter_mut().enumerate() {
+                    c.reporters = take(l.within + i);
+                }
+            }
             group.supports = self.supports[g];
             group.first_response_min = first.next().unwrap_or_default();
             group.resolution_min = done.next().unwrap_or_default();
             out.push(group);
         }
         out
+    }
+}
+
+/// Offsets of each breakdown's reporter sets within a group: the total,
+/// then kinds, statuses, categories (+1), answered/not, in time/not.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    kind: usize,
+    status: usize,
+    category: usize,
+    responded: usize,
+    within: usize,
+    len: usize,
+}
+
+impl Layout {
+    fn new(cats: usize) -> Self {
+        let kind = 1;
+        let status = kind + KINDS;
+        let category = status + STATUSES;
+        let responded = category + cats;
+        let within = responded + 2;
+        Self {
+            kind,
+            status,
+            category,
+            responded,
+            within,
+            len: within + 2,
+        }
     }
 }
 

@@ -23,6 +23,7 @@
 use sqlx::Row as _;
 
 use super::SqliteStore;
+use super::index_scan::coordinate;
 use crate::store::StoreError;
 use crate::store::export::{ExportFilter, ExportPage, ExportRow};
 
@@ -58,9 +59,6 @@ const SELECT_PAGE: &str = "SELECT count(*), max(id), group_concat(record, char(3
          AND ($15 IS NULL OR r.created_at_ms >= $15) AND ($16 IS NULL OR r.created_at_ms < $16) \
          AND ($17 IS NULL OR r.campaign = $17) \
        ORDER BY r.id LIMIT $2)";
-
-/// 2⁵⁵: see the module docs.
-const COORD_SCALE: f64 = 36_028_797_018_963_968.0;
 
 /// Fields separated by `US` before the length-prefixed texts.
 const PLAIN_FIELDS: usize = 14;
@@ -208,16 +206,6 @@ fn text(s: &str) -> Result<(Option<&str>, &str), StoreError> {
     }
     let (text, rest) = rest.split_at(len);
     Ok((Some(text), rest))
-}
-
-/// Decodes a coordinate field: `v × 2⁵⁵` as an integer, or `f` and a decimal.
-fn coordinate(s: &str) -> Result<f64, StoreError> {
-    match s.strip_prefix('f') {
-        Some(decimal) => decimal.parse::<f64>().map_err(|_| corrupt("not a number")),
-        // At most 53 significant bits (it came from a double), so exact.
-        #[allow(clippy::cast_precision_loss)]
-        None => Ok(s.parse::<i64>().map_err(|_| corrupt("not a coordinate"))? as f64 / COORD_SCALE),
-    }
 }
 
 #[cfg(test)]

@@ -195,8 +195,9 @@ fn district(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
 
-/// Decodes a coordinate field: `v × 2⁵⁵` as an integer, or `f` and a decimal.
-fn coordinate(s: &str) -> Result<f64, StoreError> {
+/// Decodes a coordinate field: `v × 2⁵⁵` as an integer, or `f` and a decimal
+/// (the boot scan's encoding, shared by the export read).
+pub(super) fn coordinate(s: &str) -> Result<f64, StoreError> {
     if let Some(decimal) = s.strip_prefix('f') {
         return decimal.parse::<f64>().map_err(|_| corrupt("not a number"));
     }

@@ -262,7 +262,8 @@ impl SqliteStore {
         }
         let supports: i64 = sqlx::query_scalar(
             "INSERT INTO report_state (report_id, updated_at_ms, supports) VALUES ($1, $2, 1) \
-             ON CONFLICT (report_id) DO UPDATE SET supports = supports + 1 \
+             ON CONFLICT (report_id) DO UPDATE SET supports = supports + 1, \
+             updated_at_ms = max(updated_at_ms, excluded.updated_at_ms) \
              RETURNING supports",
         )
         .bind(report_id)
