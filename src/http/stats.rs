@@ -398,7 +398,7 @@ pub async fn districts(
             )
         })
         .collect();
-    let city_pop = city_population(&app);
+    let city_pop = app.city_population();
     let body = json!({
         "layer": layer.as_str(),
         "k_anonymity": k_json(&opts, &app),
@@ -407,20 +407,6 @@ pub async fn districts(
         "city": with(figures_json(&app, &table.city, city_pop, days), json!({ "population": population_json(city_pop) })),
     });
     respond(format, &body, || rows)
-}
-
-fn city_population(app: &App) -> Option<Population> {
-    let mut total: Option<Population> = None;
-    for d in app.districts.districts(Layer::Arrondissement, None) {
-        if let Some(p) = app.populations.get(d) {
-            let t = total.get_or_insert(Population {
-                inhabitants: 0,
-                ..p
-            });
-            t.inhabitants += p.inhabitants;
-        }
-    }
-    total
 }
 
 /// `GET /api/v1/stats/series?interval=day|week|month`
@@ -447,7 +433,7 @@ pub async fn series(
         })?;
     let pop = match filter.district {
         Some((_, d)) => app.populations.get(d),
-        None => city_population(&app),
+        None => app.city_population(),
     };
     let days = opts.resolved_within_days;
     let rows: Vec<Value> = series
@@ -496,14 +482,17 @@ pub async fn hexagons(
         .filter_map(|h| {
             let ring = boundary(h.cell)?;
             let inside = bbox.is_none_or(|b| {
-                ring.iter().any(|p| b.contains_xy(p[0], p[1]))
-                    || crate::spatial::hexagons::cell_center(h.cell)
-                        .is_some_and(|c| b.contains_xy(c[0], c[1]))
-                    || ring_holds(
-                        &ring,
-                        (b.min_lon + b.max_lon) / 2.0,
-                        (b.min_lat + b.max_lat) / 2.0,
-                    )
+                let rect = geo::Rect::new(
+                    geo::coord! { x: b.min_lon, y: b.min_lat },
+                    geo::coord! { x: b.max_lon, y: b.max_lat },
+                );
+                let cell = geo::Polygon::new(
+                    ring.iter()
+                        .map(|p| geo::coord! { x: p[0], y: p[1] })
+                        .collect(),
+                    vec![],
+                );
+                geo::Intersects::intersects(&cell, &rect)
             });
             inside.then_some((h, ring))
         })
@@ -543,18 +532,6 @@ fn boundary(cell: u64) -> Option<Vec<[f64; 2]>> {
     let first = *ring.first()?;
     ring.push(first);
     Some(ring)
-}
-
-/// Whether a closed ring holds a point (crossing number).
-fn ring_holds(ring: &[[f64; 2]], x: f64, y: f64) -> bool {
-    let mut inside = false;
-    for w in ring.windows(2) {
-        let ([x1, y1], [x2, y2]) = (w[0], w[1]);
-        if (y1 > y) != (y2 > y) && x < (x2 - x1) * (y - y1) / (y2 - y1) + x1 {
-            inside = !inside;
-        }
-    }
-    inside
 }
 
 #[derive(Serialize)]

@@ -42,6 +42,23 @@ pub struct Equity {
 }
 
 impl App {
+    /// The city's population: the sum of its arrondissements' legal
+    /// populations, when they have one.
+    #[must_use]
+    pub fn city_population(&self) -> Option<crate::stats::Population> {
+        let mut total: Option<crate::stats::Population> = None;
+        for d in self.districts.districts(Layer::Arrondissement, None) {
+            if let Some(p) = self.populations.get(d) {
+                let t = total.get_or_insert(crate::stats::Population {
+                    inhabitants: 0,
+                    ..p
+                });
+                t.inhabitants += p.inhabitants;
+            }
+        }
+        total
+    }
+
     /// The options of a statistics request: unsuppressed for analysts.
     #[must_use]
     pub fn stats_options(&self, unsuppressed: bool, resolved_within_days: u32) -> Options {
@@ -104,12 +121,7 @@ impl App {
         let outside = groups.pop().unwrap_or_else(|| all.clone());
         let inside = groups.pop().unwrap_or_else(|| all.clone());
 
-        let population_city: u64 = self
-            .districts
-            .districts(Layer::Arrondissement, None)
-            .filter_map(|d| self.populations.get(d))
-            .map(|p| p.inhabitants)
-            .sum();
+        let population_city = self.city_population().map_or(0, |p| p.inhabitants);
         let population_inside: u64 = self
             .districts
             .districts(

@@ -39,7 +39,6 @@ pub struct ReportSummary {
 impl ReportSummary {
     fn fact(&self) -> Fact {
         Fact {
-            id: self.id,
             created_ms: self.created_ms,
             kind: self.kind,
             category: self.category,

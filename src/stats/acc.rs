@@ -9,11 +9,11 @@
 
 use super::facts::{Facts, NONE, unpack_category, unpack_kind, unpack_status};
 use super::kanon::{Cell, Reporters};
-use super::query::{Compiled, Group};
+use super::query::{Compiled, Group, Options, merge};
 use crate::model::{Kind, Status};
 
 /// Rows below which one thread scans alone (a thread costs more than it saves).
-const SPLIT_ROWS: usize = 200_000;
+pub(crate) const SPLIT_ROWS: usize = 200_000;
 
 const KINDS: usize = Kind::ALL.len();
 const STATUSES: usize = Status::ALL.len();
@@ -202,32 +202,19 @@ impl Layout {
 }
 
 /// Accumulates the rows matching `f` into `groups` groups, row `i` going to
-/// `group_of(i)` (`None`: left out), on two threads for large tables.
+/// `group_of(i)` (`None`: left out), on two threads from `split_rows` rows
+/// on ([`SPLIT_ROWS`] but in tests); returns the groups and their sum.
 pub(crate) fn accumulate(
     facts: &Facts,
     f: &Compiled,
     groups: usize,
-    categories: usize,
-    k: usize,
-    within_min: u32,
-    group_of: &(impl Fn(usize) -> Option<usize> + Sync),
-) -> Vec<Group> {
-    accumulate_split(
-        facts, f, groups, categories, k, within_min, group_of, SPLIT_ROWS,
-    )
-}
-
-#[allow(clippy::too_many_arguments)]
-fn accumulate_split(
-    facts: &Facts,
-    f: &Compiled,
-    groups: usize,
-    categories: usize,
-    k: usize,
-    within_min: u32,
-    group_of: &(impl Fn(usize) -> Option<usize> + Sync),
+    opts: Options,
     split_rows: usize,
-) -> Vec<Group> {
+    group_of: &(impl Fn(usize) -> Option<usize> + Sync),
+) -> (Vec<Group>, Group) {
+    let categories = opts.categories;
+    let k = opts.k.unwrap_or(0);
+    let within_min = opts.resolved_within_days.saturating_mul(24 * 60);
     let n = facts.len();
     let run = |lo: usize, hi: usize| {
         let mut acc = Acc::new(groups, categories, k, within_min);
@@ -251,7 +238,12 @@ fn accumulate_split(
             lower
         })
     };
-    acc.into_groups(categories)
+    let groups = acc.into_groups(categories);
+    let mut whole = Group::new(categories);
+    for g in &groups {
+        merge(&mut whole, g, k);
+    }
+    (groups, whole)
 }
 
 #[cfg(test)]
@@ -271,7 +263,6 @@ mod tests {
             facts.insert(
                 i,
                 &Fact {
-                    id: i as i64 + 1,
                     created_ms,
                     kind: Kind::ALL[rng.random_range(0..2)],
                     category: CategoryId(rng.random_range(0..11)),
@@ -301,9 +292,14 @@ mod tests {
             }
             g
         };
-        for k in [0, 5] {
-            let one = accumulate_split(&facts, &f, 7, 10, k, 60 * 24, &group_of, usize::MAX);
-            let two = accumulate_split(&facts, &f, 7, 10, k, 60 * 24, &group_of, 0);
+        for k in [None, Some(5)] {
+            let opts = Options {
+                k,
+                resolved_within_days: 1,
+                categories: 10,
+            };
+            let one = accumulate(&facts, &f, 7, opts, usize::MAX, &group_of).0;
+            let two = accumulate(&facts, &f, 7, opts, 0, &group_of).0;
             let (one, two) = (sorted(one), sorted(two));
             assert_eq!(one.len(), two.len());
             for (a, b) in one.iter().zip(&two) {

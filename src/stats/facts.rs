@@ -31,7 +31,6 @@ pub fn reporter_of(id: ReportId, pseudonym: Option<u64>) -> u64 {
 /// What statistics know about one report.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fact {
-    pub id: ReportId,
     /// Filing time, unix milliseconds (UTC).
     pub created_ms: i64,
     pub kind: Kind,

@@ -2,6 +2,7 @@
 
 use crate::model::{CategoryId, Channel, Kind, Layer, Status};
 
+use super::acc::{SPLIT_ROWS, accumulate};
 use super::facts::{Facts, channel_index, flag, kind_index, status_index};
 use super::kanon::{Cell, suppress_list, suppress_table};
 
@@ -395,16 +396,10 @@ pub fn grouped(
             ..filter.clone()
         },
     );
-    let k = opts.k.unwrap_or(0);
-    let within = opts.resolved_within_days.saturating_mul(24 * 60);
     let col = &facts.districts[layer.index()];
-    let acc = super::acc::accumulate(facts, &f, groups, opts.categories, k, within, &|i| {
+    let (acc, whole) = accumulate(facts, &f, groups, opts, SPLIT_ROWS, &|i| {
         Some(group_of(col[i])).filter(|g| *g < groups)
     });
-    let mut whole = Group::new(opts.categories);
-    for g in &acc {
-        merge(&mut whole, g, k);
-    }
     publish_table(acc, whole, opts.k)
 }
 

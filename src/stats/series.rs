@@ -3,8 +3,9 @@
 use time::{Date, Month, OffsetDateTime};
 
 use super::StatsError;
+use super::acc::{SPLIT_ROWS, accumulate};
 use super::facts::Facts;
-use super::query::{Compiled, Filter, Group, Options, Published, publish_table};
+use super::query::{Compiled, Filter, Options, Published, publish_table};
 
 /// Most buckets one series may have (ten years of days).
 pub const MAX_BUCKETS: usize = 3_660;
@@ -130,20 +131,13 @@ pub fn series(
             }
         }
     }
-    let k = opts.k.unwrap_or(0);
-    let within = opts.resolved_within_days.saturating_mul(24 * 60);
-    let groups =
-        super::acc::accumulate(facts, &f, starts.len(), opts.categories, k, within, &|i| {
-            let t = i64::from(facts.created_s[i]);
-            if t < from_s || t >= to_s {
-                return None;
-            }
-            starts.partition_point(|s| *s <= t).checked_sub(1)
-        });
-    let mut total = Group::new(opts.categories);
-    for g in &groups {
-        super::query::merge(&mut total, g, k);
-    }
+    let (groups, total) = accumulate(facts, &f, starts.len(), opts, SPLIT_ROWS, &|i| {
+        let t = i64::from(facts.created_s[i]);
+        if t < from_s || t >= to_s {
+            return None;
+        }
+        starts.partition_point(|s| *s <= t).checked_sub(1)
+    });
     let (rows, total) = publish_table(groups, total, opts.k);
     Ok(Series {
         buckets: starts.into_iter().zip(rows).collect(),
