@@ -216,7 +216,10 @@ pub struct TreeParams;
 impl RTreeParams for TreeParams {
     const MIN_SIZE: usize = 12;
     const MAX_SIZE: usize = 32;
-    const REINSERTION_COUNT: usize = 8;
+    /// No forced reinsertion: the tree is bulk-loaded at boot and only grows
+    /// by single inserts, where reinsertion cost 40 % of the insert time and
+    /// gave no faster queries (scratch measurement, BENCHMARKS.md §14).
+    const REINSERTION_COUNT: usize = 0;
     type DefaultInsertionStrategy = RStarInsertionStrategy;
 }
 
