@@ -8,6 +8,7 @@
 //! row is found by the position of its report.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use crate::model::{CategoryId, Channel, Districts, Kind, Layer, ReportId, Status};
 
@@ -130,6 +131,12 @@ pub struct Facts {
     /// The distinct H3 cells at [`CELL_RES`] of the reports, by ordinal.
     pub(crate) cells: Vec<u64>,
     cell_ordinals: HashMap<u64, u32>,
+    /// Per layer, built on the first query for one of its districts: the
+    /// rows of each district (by dense id), in row order. A one-district
+    /// query reads its district's rows instead of the whole district column
+    /// (4 bytes per report and per layer asked, paid only for layers
+    /// asked). Kept by appends; any other change drops it, to be rebuilt.
+    postings: [OnceLock<Vec<Vec<u32>>>; 5],
 }
 
 /// The finest H3 resolution statistics count at (hexagons of about
@@ -153,6 +160,7 @@ impl Facts {
             campaigns: Vec::new(),
             cells: Vec::new(),
             cell_ordinals: HashMap::new(),
+            postings: Default::default(),
         }
     }
 
@@ -216,6 +224,23 @@ impl Facts {
         self.resolution.insert(pos, resolution);
         self.campaign.insert(pos, f.campaign.map_or(0, |c| c + 1));
         self.supports.insert(pos, f.supports);
+        let appended = pos + 1 == self.len();
+        for (layer, lists) in self.postings.iter_mut().enumerate() {
+            let d = self.districts[layer][pos];
+            match lists.get_mut() {
+                Some(lists) if appended => {
+                    if d != NONE {
+                        let d = d as usize;
+                        if lists.len() <= d {
+                            lists.resize_with(d + 1, Vec::new);
+                        }
+                        lists[d].push(u32::try_from(pos).unwrap_or(NONE));
+                    }
+                }
+                Some(_) => *lists = OnceLock::new(),
+                None => {}
+            }
+        }
     }
 
     /// Replaces the row at `pos`, keeping its campaign and supports (they
@@ -225,8 +250,17 @@ impl Facts {
         let cell = self.cell_ordinal(f.h3);
         self.created_s[pos] = second_of(f.created_ms);
         self.flags[pos] = pack(f);
-        for (col, d) in self.districts.iter_mut().zip(f.districts.0) {
-            col[pos] = d.unwrap_or(NONE);
+        for ((col, d), lists) in self
+            .districts
+            .iter_mut()
+            .zip(f.districts.0)
+            .zip(&mut self.postings)
+        {
+            let d = d.unwrap_or(NONE);
+            if col[pos] != d {
+                col[pos] = d;
+                *lists = OnceLock::new();
+            }
         }
         self.cell[pos] = cell;
         self.reporter[pos] = f.reporter;
@@ -270,6 +304,24 @@ impl Facts {
         o
     }
 
+    /// The rows of district `d` of layer `layer`, in row order.
+    pub(crate) fn district_rows(&self, layer: usize, d: u32) -> &[u32] {
+        let lists = self.postings[layer].get_or_init(|| {
+            let mut lists: Vec<Vec<u32>> = Vec::new();
+            for (i, x) in self.districts[layer].iter().enumerate() {
+                if *x != NONE {
+                    let x = *x as usize;
+                    if lists.len() <= x {
+                        lists.resize_with(x + 1, Vec::new);
+                    }
+                    lists[x].push(u32::try_from(i).unwrap_or(NONE));
+                }
+            }
+            lists
+        });
+        lists.get(d as usize).map_or(&[], Vec::as_slice)
+    }
+
     /// The district column of a layer.
     #[must_use]
     pub fn district_column(&self, layer: Layer) -> &[u32] {
@@ -287,4 +339,68 @@ fn durations(f: &Fact) -> (u32, u32) {
         .first_response_ms
         .map_or(NONE, |t| minutes_between(f.created_ms, t));
     (resolution, first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn fact(rng: &mut impl Rng) -> Fact {
+        let d = |rng: &mut dyn rand::RngCore| {
+            let x: u32 = rng.random_range(0..6);
+            (x < 5).then_some(x)
+        };
+        Fact {
+            created_ms: rng.random_range(1_600_000_000_000_i64..1_700_000_000_000),
+            kind: Kind::Anomaly,
+            category: CategoryId(0),
+            channel: Channel::Web,
+            status: Status::New,
+            districts: Districts([d(rng), d(rng), d(rng), d(rng), d(rng)]),
+            h3: 0,
+            reporter: 0,
+            first_response_ms: None,
+            closed_ms: None,
+            campaign: None,
+            supports: 0,
+        }
+    }
+
+    /// What `district_rows` must answer: a scan of the column.
+    fn scanned(facts: &Facts, layer: usize, d: u32) -> Vec<u32> {
+        (0..facts.len())
+            .filter(|i| facts.districts[layer][*i] == d)
+            .map(|i| u32::try_from(i).unwrap_or(NONE))
+            .collect()
+    }
+
+    #[test]
+    fn district_rows_follow_appends_inserts_in_the_middle_and_replaced_rows() {
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(3);
+        let mut facts = Facts::default();
+        for step in 0..600_usize {
+            let f = fact(&mut rng);
+            match step % 10 {
+                // Mostly appends (new reports), sometimes a row in the
+                // middle (an older id) or a row whose districts change.
+                0 if !facts.is_empty() => facts.insert(rng.random_range(0..facts.len()), &f),
+                1 if !facts.is_empty() => facts.replace(rng.random_range(0..facts.len()), &f),
+                _ => facts.insert(facts.len(), &f),
+            }
+            // Read every few steps, so that some changes meet built lists.
+            if step % 7 == 0 {
+                for layer in 0..5 {
+                    for d in 0..6 {
+                        assert_eq!(facts.district_rows(layer, d), scanned(&facts, layer, d));
+                    }
+                }
+            }
+        }
+        for layer in 0..5 {
+            for d in 0..6 {
+                assert_eq!(facts.district_rows(layer, d), scanned(&facts, layer, d));
+            }
+        }
+    }
 }

@@ -105,9 +105,13 @@ impl Compiled {
         }
         match self.district {
             Some((layer, d)) => {
-                for (i, x) in facts.districts[layer][lo..hi].iter().enumerate() {
-                    if *x == d && self.matches(facts, lo + i) {
-                        f(lo + i);
+                let rows = facts.district_rows(layer, d);
+                let a = rows.partition_point(|r| (*r as usize) < lo);
+                let b = rows.partition_point(|r| (*r as usize) < hi);
+                for r in &rows[a..b] {
+                    let i = *r as usize;
+                    if self.matches(facts, i) {
+                        f(i);
                     }
                 }
             }
