@@ -228,15 +228,7 @@ impl Facts {
         for (layer, lists) in self.postings.iter_mut().enumerate() {
             let d = self.districts[layer][pos];
             match lists.get_mut() {
-                Some(lists) if appended => {
-                    if d != NONE {
-                        let d = d as usize;
-                        if lists.len() <= d {
-                            lists.resize_with(d + 1, Vec::new);
-                        }
-                        lists[d].push(u32::try_from(pos).unwrap_or(NONE));
-                    }
-                }
+                Some(lists) if appended => push_row(lists, d, pos),
                 Some(_) => *lists = OnceLock::new(),
                 None => {}
             }
@@ -309,13 +301,7 @@ impl Facts {
         let lists = self.postings[layer].get_or_init(|| {
             let mut lists: Vec<Vec<u32>> = Vec::new();
             for (i, x) in self.districts[layer].iter().enumerate() {
-                if *x != NONE {
-                    let x = *x as usize;
-                    if lists.len() <= x {
-                        lists.resize_with(x + 1, Vec::new);
-                    }
-                    lists[x].push(u32::try_from(i).unwrap_or(NONE));
-                }
+                push_row(&mut lists, *x, i);
             }
             lists
         });
@@ -327,6 +313,18 @@ impl Facts {
     pub fn district_column(&self, layer: Layer) -> &[u32] {
         &self.districts[layer.index()]
     }
+}
+
+/// Adds row `pos` to the list of district `d` (none for [`NONE`]).
+fn push_row(lists: &mut Vec<Vec<u32>>, d: u32, pos: usize) {
+    if d == NONE {
+        return;
+    }
+    let d = d as usize;
+    if lists.len() <= d {
+        lists.resize_with(d + 1, Vec::new);
+    }
+    lists[d].push(u32::try_from(pos).unwrap_or(NONE));
 }
 
 /// (minutes to resolution, minutes to first response), [`NONE`] when unknown.
