@@ -93,6 +93,42 @@ impl Compiled {
             && self.campaign.is_none_or(|c| facts.campaign[i] == c)
     }
 
+    /// [`Self::scan_range`] without a district: every row of `lo..hi` is
+    /// tested. The tests are evaluated without branches into a block of
+    /// positions, then `f` runs on the block's matches: a time range or a
+    /// kind keeps rows at random, which branch per test mispredicted.
+    fn scan_all(&self, facts: &Facts, lo: usize, hi: usize, mut f: impl FnMut(usize)) {
+        const BLOCK: usize = 1024;
+        let span = self.to_s.wrapping_sub(self.from_s);
+        let (any_campaign, campaign) = (self.campaign.is_none(), self.campaign.unwrap_or(0));
+        let mut block = [0_u32; BLOCK];
+        let mut start = lo;
+        while start < hi {
+            let end = (start + BLOCK).min(hi);
+            let mut n = 0;
+            let rows = facts.created_s[start..end]
+                .iter()
+                .zip(&facts.flags[start..end])
+                .zip(&facts.campaign[start..end]);
+            for (j, ((t, flags), c)) in rows.enumerate() {
+                // `created_s` stays below u32::MAX (`second_of`), so an
+                // open end (u32::MAX) keeps every time after `from_s`.
+                let keep = (t.wrapping_sub(self.from_s) < span)
+                    & (flags & self.mask == self.want)
+                    & (any_campaign | (*c == campaign));
+                #[allow(clippy::cast_possible_truncation)]
+                {
+                    block[n] = (start + j) as u32;
+                }
+                n += usize::from(keep);
+            }
+            for i in &block[..n] {
+                f(*i as usize);
+            }
+            start = end;
+        }
+    }
+
     /// Calls `f` with the position of every matching row, in row order.
     pub(crate) fn scan(&self, facts: &Facts, f: impl FnMut(usize)) {
         self.scan_range(facts, 0, facts.len(), f);
@@ -115,13 +151,7 @@ impl Compiled {
                     }
                 }
             }
-            None => {
-                for i in lo..hi {
-                    if self.matches(facts, i) {
-                        f(i);
-                    }
-                }
-            }
+            None => self.scan_all(facts, lo, hi, f),
         }
     }
 }
