@@ -98,6 +98,9 @@ pub struct Config {
     /// Published statistics come from at least this many distinct reporters
     /// (k-anonymity); analyst keys see unsuppressed counts.
     pub k_anonymity: usize,
+    /// Abuse limits: rate quotas, in-flight requests, timeouts, bbox area,
+    /// index size (`crate::limits`).
+    pub limits: crate::limits::Limits,
 }
 
 /// Default k of published statistics.
@@ -128,6 +131,7 @@ impl Config {
             webhook_timeout: DEFAULT_WEBHOOK_TIMEOUT,
             webhook_disable_after: DEFAULT_WEBHOOK_DISABLE_AFTER,
             k_anonymity: DEFAULT_K_ANONYMITY,
+            limits: crate::limits::Limits::default(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! district statistics, served from an in-memory spatial index kept in step
 //! with a durable store.
 //!
-//! The pure core (`model`, `districts`, `geocode`, `spatial`, `tiles`) does no IO and
+//! The pure core (`model`, `districts`, `geocode`, `spatial`, `tiles`, `limits`) does no IO and
 //! knows nothing of HTTP or SQL; `store` is the only module with SQL and
 //! `http` the only one with axum. See ARCHITECTURE.md.
 
@@ -14,6 +14,7 @@ pub mod export;
 pub mod generate;
 pub mod geocode;
 pub mod http;
+pub mod limits;
 pub mod model;
 pub mod open311;
 pub mod photos;

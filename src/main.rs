@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -13,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use civicmap::boot::{self, BootError};
 use civicmap::config::{Config, PARIS_ENVELOPE};
 use civicmap::districts::DEFAULT_WORKING_CLASS_THRESHOLD;
+use civicmap::limits::{Cidr, KeyQuota, Limits, QuotaSet};
 use civicmap::model::{Envelope, Layer, Role};
 use civicmap::reference;
 use civicmap::store::{LayerRow, Store};
@@ -156,6 +158,94 @@ struct ServeArgs {
     /// missing), then each day (see `civicmap snapshot`).
     #[arg(long, env = "CIVICMAP_SNAPSHOT_DIR")]
     snapshot_dir: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Abuse limits (see the README's "Limits" section). A quota of 0 is no limit.
+#[derive(Args, Clone)]
+struct LimitArgs {
+    /// Reports filed per minute by one client address (anonymous callers and
+    /// app keys; an IPv6 client is its /64).
+    #[arg(long, default_value_t = QuotaSet::ADDRESS_DEFAULT.reports_per_minute)]
+    address_reports_per_minute: u32,
+    /// Reports filed per day by one client address.
+    #[arg(long, default_value_t = QuotaSet::ADDRESS_DEFAULT.reports_per_day)]
+    address_reports_per_day: u32,
+    /// Photo upload requests per minute by one client address.
+    #[arg(long, default_value_t = QuotaSet::ADDRESS_DEFAULT.photo_uploads_per_minute)]
+    address_photo_uploads_per_minute: u32,
+    /// Statistics and export requests per minute by one client address.
+    #[arg(long, default_value_t = QuotaSet::ADDRESS_DEFAULT.heavy_reads_per_minute)]
+    address_heavy_reads_per_minute: u32,
+    /// Geocoding requests per minute by one client address.
+    #[arg(long, default_value_t = QuotaSet::ADDRESS_DEFAULT.geocode_per_minute)]
+    address_geocode_per_minute: u32,
+    /// A quota of every key of a role, `ROLE:QUOTA=N` (repeatable), e.g.
+    /// `app:reports_per_minute=20000`; QUOTA is one of the five above without
+    /// `address_`. Keys have no quota by default.
+    #[arg(long = "key-quota", value_name = "ROLE:QUOTA=N")]
+    key_quota: Vec<KeyQuota>,
+    /// A reverse proxy whose `X-Forwarded-For` is believed: an address or a
+    /// CIDR block (repeatable). Without one, the header is ignored.
+    #[arg(long = "trusted-proxy", value_name = "IP|CIDR")]
+    trusted_proxy: Vec<Cidr>,
+    /// Requests handled at once; more are refused with 503 (0: no limit).
+    #[arg(long, default_value_t = civicmap::limits::DEFAULT_MAX_IN_FLIGHT)]
+    max_in_flight: usize,
+    /// Seconds to the response head before a 503 (0: none).
+    #[arg(long, default_value_t = civicmap::limits::DEFAULT_REQUEST_TIMEOUT.as_secs())]
+    request_timeout_s: u64,
+    /// Seconds a photo upload request may take (0: none).
+    #[arg(long, default_value_t = civicmap::limits::DEFAULT_UPLOAD_TIMEOUT.as_secs())]
+    upload_timeout_s: u64,
+    /// Longest export body, in seconds (0: none); a longer one is cut short.
+    #[arg(long, default_value_t = civicmap::limits::DEFAULT_EXPORT_MAX_DURATION.as_secs())]
+    export_max_s: u64,
+    /// Longest event stream, in seconds (0: none); it then ends and the
+    /// client resumes with Last-Event-ID.
+    #[arg(long, default_value_t = civicmap::limits::DEFAULT_EVENTS_MAX_DURATION.as_secs())]
+    events_max_s: u64,
+    /// Largest bbox of a query, in km².
+    #[arg(long, default_value_t = civicmap::limits::DEFAULT_MAX_BBOX_KM2)]
+    max_bbox_km2: f64,
+    /// Reports held beyond which filing answers 503 (reading goes on).
+    #[arg(long, default_value_t = civicmap::limits::DEFAULT_MAX_REPORTS)]
+    max_reports: usize,
+    /// Seconds in-flight requests have after SIGTERM before the process exits anyway.
+    #[arg(long, default_value_t = civicmap::limits::DEFAULT_SHUTDOWN_GRACE.as_secs())]
+    shutdown_grace_s: u64,
+}
+
+impl LimitArgs {
+    fn limits(self) -> Result<Limits, BootError> {
+        if self.max_bbox_km2.is_nan() || self.max_bbox_km2 <= 0.0 {
+            return Err(BootError::Invalid("--max-bbox-km2 must be positive".into()));
+        }
+        let mut limits = Limits {
+            per_address: QuotaSet {
+                reports_per_minute: self.address_reports_per_minute,
+                reports_per_day: self.address_reports_per_day,
+                photo_uploads_per_minute: self.address_photo_uploads_per_minute,
+                heavy_reads_per_minute: self.address_heavy_reads_per_minute,
+                geocode_per_minute: self.address_geocode_per_minute,
+            },
+            trusted_proxies: self.trusted_proxy,
+            max_in_flight: self.max_in_flight,
+            request_timeout: Duration::from_secs(self.request_timeout_s),
+            upload_timeout: Duration::from_secs(self.upload_timeout_s),
+            export_max_duration: Duration::from_secs(self.export_max_s),
+            events_max_duration: Duration::from_secs(self.events_max_s),
+            max_bbox_km2: self.max_bbox_km2,
+            max_reports: self.max_reports,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_s),
+            ..Limits::default()
+        };
+        for q in &self.key_quota {
+            limits.set_key_quota(q);
+        }
+        Ok(limits)
+    }
 }
 
 fn parse_envelope(s: &str) -> Result<Envelope, String> {
@@ -292,6 +382,7 @@ async fn serve(args: ServeArgs) -> Result<(), BootError> {
     config.webhook_max_attempts = args.webhook_max_attempts;
     config.webhook_disable_after = args.webhook_disable_after;
     config.k_anonymity = usize::try_from(args.k_anonymity).unwrap_or(config.k_anonymity);
+    config.limits = args.limits.limits()?;
     let app = Arc::new(boot::open(config.clone()).await?);
     release_free_memory();
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -301,10 +392,37 @@ async fn serve(args: ServeArgs) -> Result<(), BootError> {
         civicmap::service::snapshot::spawn_daily(&app, dir);
     }
     tracing::info!(listen = %config.listen, "serving");
-    axum::serve(listener, civicmap::http::router(app))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| BootError::Invalid(format!("server failed: {e}")))
+    let (router, guard) = civicmap::http::serving(app);
+    // On SIGTERM (or Ctrl-C): stop accepting, end the event streams, let
+    // the requests in flight complete (every filing answered has been
+    // committed by then), but not for longer than the grace.
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        guard.start_draining();
+        let _ = stopping.send(());
+    });
+    let grace = config.limits.shutdown_grace;
+    let overrun = async move {
+        if stopped.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = std::future::IntoFuture::into_future(server) => {
+            served.map_err(|e| BootError::Invalid(format!("server failed: {e}")))?;
+            tracing::info!("stopped: every request answered");
+        }
+        () = overrun => {
+            tracing::warn!(grace_s = grace.as_secs(), "stopped: requests still in flight after the grace");
+        }
+    }
+    Ok(())
 }
 
 /// Hands the allocator's free pages back to the OS. Building the index

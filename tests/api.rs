@@ -611,3 +611,315 @@ mod never_a_server_error {
         }
     }
 }
+
+// ---- Limits and abuse control ----
+
+/// An application of its own with tight quotas, so that a test can use one
+/// up in a few requests (each test uses its own addresses).
+fn limited() -> &'static common::Harness {
+    static H: std::sync::OnceLock<common::Harness> = std::sync::OnceLock::new();
+    H.get_or_init(|| {
+        common::custom_harness(|c| {
+            let q = &mut c.limits.per_address;
+            q.reports_per_minute = 3;
+            q.reports_per_day = 1_000;
+            q.photo_uploads_per_minute = 1;
+            q.heavy_reads_per_minute = 2;
+            q.geocode_per_minute = 2;
+            c.limits.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+        })
+    })
+}
+
+/// A request from `peer` (the socket address the server sees), with the key
+/// of `role` and these extra headers.
+fn from_peer(
+    peer: &str,
+    role: Option<&str>,
+    mut req: axum::http::Request<axum::body::Body>,
+    headers: &[(&str, &str)],
+) -> common::Reply {
+    let h = limited();
+    let peer = std::net::SocketAddr::new(peer.parse().unwrap(), 40_000);
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    for (name, value) in headers {
+        req.headers_mut().append(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    h.send_as(role, req)
+}
+
+fn file_from(peer: &str, role: &str, headers: &[(&str, &str)]) -> common::Reply {
+    let req = axum::http::Request::post("/api/v1/reports")
+        .header("content-type", "application/json")
+        .body(anomaly(&client_id("quota")).to_string().into())
+        .unwrap();
+    from_peer(peer, Some(role), req, headers)
+}
+
+/// Files the three reports of the minute's quota, each a 201.
+fn use_up_the_minute(file: impl Fn() -> common::Reply) {
+    for _ in 0..3 {
+        let r = file();
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    }
+}
+
+fn assert_too_many(r: &common::Reply) {
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let body = r.json();
+    assert_eq!(body["error"], "too_many_requests");
+    assert!(
+        body["message"].as_str().unwrap().contains("per minute"),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_flooding_address_gets_429_with_retry_after_while_another_address_still_files() {
+    use_up_the_minute(|| file_from("192.0.2.1", "app", &[]));
+    let refused = file_from("192.0.2.1", "app", &[]);
+    assert_too_many(&refused);
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("reports filed")
+    );
+    // Another address, with the same app key, is not held back.
+    assert_eq!(
+        file_from("192.0.2.2", "app", &[]).status,
+        StatusCode::CREATED
+    );
+    // A spoofed X-Forwarded-For from an address that is not a trusted proxy
+    // neither resets nor dodges the quota.
+    assert_too_many(&file_from(
+        "192.0.2.1",
+        "app",
+        &[("x-forwarded-for", "198.51.100.77")],
+    ));
+    // An IPv6 client is its /64: another address of the same /64 is the same client.
+    use_up_the_minute(|| file_from("2001:db8:7:7::1", "app", &[]));
+    assert_too_many(&file_from("2001:db8:7:7::2", "app", &[]));
+}
+
+#[test]
+fn filings_through_open311_spend_the_same_quota_and_are_refused_in_open311_form() {
+    let open311 = |peer: &str| {
+        let h = limited();
+        let form = format!(
+            "api_key={}&service_code=proprete&lat=48.8530&long=2.3499&attribute[subcategory]={}",
+            h.key("app"),
+            common::first_subcategory("proprete")
+        );
+        let req = axum::http::Request::post("/open311/v2/requests.json")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.into())
+            .unwrap();
+        from_peer(peer, None, req, &[])
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            file_from("192.0.2.10", "app", &[]).status,
+            StatusCode::CREATED
+        );
+    }
+    assert_eq!(open311("192.0.2.10").status, StatusCode::OK);
+    let refused = open311("192.0.2.10");
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        refused.text()
+    );
+    assert!(refused.headers.contains_key("retry-after"));
+    assert_eq!(refused.json()[0]["code"], 429);
+    assert_too_many(&file_from("192.0.2.10", "app", &[]));
+}
+
+#[test]
+fn forwarded_for_counts_the_client_a_trusted_proxy_saw_and_not_what_the_client_wrote() {
+    let via_proxy = |xff: &str| file_from("10.0.0.2", "app", &[("x-forwarded-for", xff)]);
+    use_up_the_minute(|| via_proxy("203.0.113.9"));
+    assert_too_many(&via_proxy("203.0.113.9"));
+    // The client wrote an address of its own: the proxy appended the real one.
+    assert_too_many(&via_proxy("203.0.113.200, 203.0.113.9"));
+    // Another client behind the same proxy is not held back, nor is the proxy's
+    // address a shared bucket.
+    assert_eq!(via_proxy("203.0.113.10").status, StatusCode::CREATED);
+}
+
+#[test]
+fn the_city_s_keys_are_not_held_back_by_the_address_quota() {
+    use_up_the_minute(|| file_from("192.0.2.20", "app", &[]));
+    assert_too_many(&file_from("192.0.2.20", "app", &[]));
+    for _ in 0..5 {
+        assert_eq!(
+            file_from("192.0.2.20", "agent", &[]).status,
+            StatusCode::CREATED
+        );
+    }
+    // The same holds for reads: an analyst key reads statistics past the quota.
+    let stats_with = |role: Option<&str>, headers: &[(&str, &str)]| {
+        let req = axum::http::Request::get("/api/v1/stats/equity")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        from_peer("192.0.2.20", role, req, headers)
+    };
+    let stats = |role: Option<&str>| stats_with(role, &[]);
+    assert_eq!(stats(None).status, StatusCode::OK);
+    assert_eq!(stats(None).status, StatusCode::OK);
+    assert_too_many(&stats(None));
+    // Neither an app key (counted by address) nor an invented key dodges it.
+    assert_too_many(&stats(Some("app")));
+    let invented = format!("Bearer cm_{}", "0".repeat(64));
+    assert_too_many(&stats_with(None, &[("authorization", invented.as_str())]));
+    for _ in 0..3 {
+        assert_eq!(stats(Some("analyst")).status, StatusCode::OK);
+    }
+}
+
+#[test]
+fn exports_geocoding_and_photo_uploads_have_their_own_quotas() {
+    let read = |uri: &str| {
+        let req = axum::http::Request::get(uri)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        from_peer("192.0.2.30", None, req, &[])
+    };
+    assert_eq!(read("/api/v1/export/projects.csv").status, StatusCode::OK);
+    assert_eq!(read("/api/v1/stats/equity").status, StatusCode::OK);
+    assert_too_many(&read("/api/v1/export/reports.csv"));
+    // Geocoding is counted apart from the heavy reads.
+    let lune = "/api/v1/geocode?q=26%20rue%20de%20la%20lune%2075002";
+    assert_eq!(read(lune).status, StatusCode::OK);
+    assert_eq!(read(lune).status, StatusCode::OK);
+    assert_too_many(&read("/api/v1/geocode/reverse?lon=2.3499&lat=48.8530"));
+    // Other reads are not counted.
+    assert_eq!(read("/api/v1/reports?limit=1").status, StatusCode::OK);
+    // A photo upload request counts even when refused.
+    let upload = || {
+        let req = axum::http::Request::post("/api/v1/reports/1/photos")
+            .header("content-type", "text/plain")
+            .body(axum::body::Body::from("not a photo"))
+            .unwrap();
+        from_peer("192.0.2.30", Some("app"), req, &[])
+    };
+    assert_eq!(upload().status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_too_many(&upload());
+}
+
+#[test]
+fn a_box_larger_than_the_allowed_area_is_refused_naming_bbox() {
+    for uri in [
+        "/api/v1/reports?bbox=-10,40,10,60",
+        "/api/v1/projects?bbox=-10,40,10,60",
+        "/api/v1/export/reports.csv?bbox=-10,40,10,60",
+        "/api/v1/stats/h3?res=5&bbox=-10,40,10,60",
+        "/api/v1/events?bbox=-10,40,10,60",
+    ] {
+        let r = get(uri);
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", r.text());
+        let body = r.json();
+        assert_eq!(body["field"], "bbox", "{uri}");
+        assert!(
+            body["message"].as_str().unwrap().contains("km²"),
+            "{uri}: {body}"
+        );
+    }
+    let r = get("/open311/v2/requests.json?lat_ne=60&long_ne=10&lat_sw=40&long_sw=-10");
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.json()[0]["description"].as_str().unwrap().contains("km²"));
+    // Paris and its surroundings are well within.
+    assert_eq!(
+        get("/api/v1/reports?bbox=2.0,48.6,2.7,49.1").status,
+        StatusCode::OK
+    );
+}
+
+#[test]
+fn a_full_index_refuses_new_reports_with_503_while_reads_go_on() {
+    let h = common::custom_harness(|c| c.limits.max_reports = 0);
+    let r = h.post_as(Some("app"), "/api/v1/reports", &anomaly(&client_id("full")));
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["error"], "unavailable");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("maximum of 0 reports")
+    );
+    let form = format!(
+        "api_key={}&service_code=proprete&lat=48.8530&long=2.3499&attribute[subcategory]={}",
+        h.key("app"),
+        common::first_subcategory("proprete")
+    );
+    let r = h.send(
+        axum::http::Request::post("/open311/v2/requests.json")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.into())
+            .unwrap(),
+    );
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert_eq!(r.json()[0]["code"], 503);
+    assert_eq!(h.get("/api/v1/reports").status, StatusCode::OK);
+    assert_eq!(h.get("/api/v1/projects?limit=1").status, StatusCode::OK);
+    assert_eq!(h.get("/health").status, StatusCode::OK);
+}
+
+#[test]
+fn a_stalled_request_is_cut_at_the_deadline_and_past_the_in_flight_limit_503_comes_at_once() {
+    let h = common::custom_harness(|c| {
+        c.limits.max_in_flight = 1;
+        c.limits.request_timeout = std::time::Duration::from_millis(300);
+    });
+    // A body that never comes.
+    let stalled = |uri: &str, content_type: &str| {
+        axum::http::Request::post(uri)
+            .header("content-type", content_type)
+            .header("authorization", format!("Bearer {}", h.key("app")))
+            .body(axum::body::Body::from_stream(
+                futures_util::stream::pending::<Result<axum::body::Bytes, std::io::Error>>(),
+            ))
+            .unwrap()
+    };
+    let r = h.send(stalled("/api/v1/reports", "application/json"));
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert_eq!(r.headers["retry-after"], "1");
+    assert_eq!(r.json()["error"], "unavailable");
+    // A photo upload has the longer upload bound: it holds the one place...
+    let held = {
+        use tower::ServiceExt;
+        let router = h.router.clone();
+        let req = stalled(
+            "/api/v1/reports/1/photos",
+            "multipart/form-data; boundary=x",
+        );
+        h.rt.spawn(async move { router.oneshot(req).await })
+    };
+    // ... so the next request is refused at once rather than queued (the
+    // upload takes its place before or after this first probe).
+    let mut refused = None;
+    for _ in 0..1_000 {
+        let r = h.get("/api/v1/categories");
+        if r.status == StatusCode::SERVICE_UNAVAILABLE {
+            refused = Some(r);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let refused = refused.expect("the in-flight limit never refused");
+    assert_eq!(refused.headers["retry-after"], "1");
+    assert_eq!(refused.json()["error"], "unavailable");
+    // The health check is outside the limit.
+    assert_eq!(h.get("/health").status, StatusCode::OK);
+    held.abort();
+    let _ = h.rt.block_on(held);
+    assert_eq!(h.get("/api/v1/categories").status, StatusCode::OK);
+}

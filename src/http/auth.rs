@@ -3,6 +3,7 @@
 //! something take a [`Key`] and check its role through the service.
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
@@ -24,7 +25,12 @@ impl Key {
 
 /// The key text of a request, if any (never logged).
 pub fn key_of(parts: &Parts) -> Result<Option<&str>, ApiError> {
-    if let Some(v) = parts.headers.get(AUTHORIZATION) {
+    key_in(&parts.headers)
+}
+
+/// The key text of request headers, if any (never logged).
+pub fn key_in(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    if let Some(v) = headers.get(AUTHORIZATION) {
         let v = v
             .to_str()
             .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
@@ -40,7 +46,7 @@ pub fn key_of(parts: &Parts) -> Result<Option<&str>, ApiError> {
         }
         return Ok(Some(key.trim()));
     }
-    match parts.headers.get("x-api-key") {
+    match headers.get("x-api-key") {
         Some(v) => v
             .to_str()
             .map(|s| Some(s.trim()))

@@ -41,6 +41,16 @@ pub enum ApiError {
     /// or a body that is not `multipart/form-data`).
     #[error("{0}")]
     UnsupportedMedia(String),
+    /// A quota is used up (429, with `Retry-After`).
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_s: u64 },
+    /// The server refuses for now, by its own limits (503, with
+    /// `Retry-After` when waiting helps): nothing internal is said.
+    #[error("{message}")]
+    Unavailable {
+        message: String,
+        retry_after_s: Option<u64>,
+    },
     /// A server-side failure; the cause is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -74,6 +84,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -119,6 +131,8 @@ impl IntoResponse for ApiError {
             ApiError::UnsupportedMediaType => ("unsupported_media_type", None, self.to_string()),
             ApiError::TooLarge(_) => ("payload_too_large", None, self.to_string()),
             ApiError::UnsupportedMedia(_) => ("unsupported_media_type", None, self.to_string()),
+            ApiError::TooManyRequests { .. } => ("too_many_requests", None, self.to_string()),
+            ApiError::Unavailable { .. } => ("unavailable", None, self.to_string()),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "request failed");
                 ("internal", None, "internal error".to_owned())
@@ -133,6 +147,17 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after_s, .. } => Some(*retry_after_s),
+            ApiError::Unavailable { retry_after_s, .. } => *retry_after_s,
+            _ => None,
+        };
+        if let Some(s) = retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(s),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast;
 
 use super::lifecycle::EventJson;
-use super::reports::{parse_bbox, parse_district};
+use super::reports::{bbox_param, parse_district};
 use super::{ApiError, ApiQuery, AppState};
 use crate::model::Kind;
 use crate::service::{App, EventFilter, PublicEvent};
@@ -103,11 +103,12 @@ impl Follow {
 /// `GET /api/v1/events`.
 pub async fn stream(
     State(app): State<AppState>,
+    axum::Extension(guard): axum::Extension<Arc<super::limits::Guard>>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let filter = EventFilter {
-        bbox: q.bbox.as_deref().map(parse_bbox).transpose()?,
+        bbox: q.bbox.as_deref().map(|b| bbox_param(&app, b)).transpose()?,
         district: q
             .district
             .as_deref()
@@ -164,5 +165,13 @@ pub async fn stream(
             .unwrap_or_else(|_| Event::default().comment("unserialisable event"));
         Some((Ok(event), f))
     });
+    // Bounded: a stream ends cleanly after its longest duration or when the
+    // server drains; the client resumes with Last-Event-ID.
+    let events = super::limits::until(
+        events,
+        guard.limits.events_max_duration,
+        guard.drained(),
+        || None,
+    );
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -39,6 +39,7 @@ const FILES: [&str; 6] = [
 
 pub async fn file(
     State(app): State<AppState>,
+    axum::Extension(guard): axum::Extension<std::sync::Arc<super::limits::Guard>>,
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -51,7 +52,8 @@ pub async fn file(
         _ => None,
     };
     if let Some(format) = report_format {
-        return reports(app, &file, format, &query).await;
+        let max = guard.limits.export_max_duration;
+        return reports(app, &file, format, &query, max).await;
     }
     let project_format = match file.as_str() {
         "projects.csv" => ProjectFormat::Csv,
@@ -79,6 +81,7 @@ async fn reports(
     file: &str,
     format: ReportFormat,
     query: &str,
+    max: std::time::Duration,
 ) -> Result<Response, ApiError> {
     let list: ListQuery = parse_query(query)?;
     no_paging(list.limit.as_ref(), list.cursor.as_ref())?;
@@ -105,6 +108,15 @@ async fn reports(
                 Some((Err(std::io::Error::other("export failed")), export))
             }
         }
+    });
+    // An export longer than its bound is cut short (an error ends the
+    // chunked body, so the client cannot take it for a complete file).
+    let rest = super::limits::until(rest, max, std::future::pending(), move || {
+        tracing::warn!(
+            max_s = max.as_secs(),
+            "export cut short: longer than its bound"
+        );
+        Some(Err(std::io::Error::other("export longer than its bound")))
     });
     let body = Body::from_stream(futures_util::stream::iter(first).chain(rest));
     Ok(respond(file, format.media_type(), body))

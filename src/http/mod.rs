@@ -12,6 +12,7 @@ mod export;
 mod extract;
 mod keys;
 mod lifecycle;
+pub mod limits;
 mod open311;
 mod photos;
 mod projects;
@@ -24,9 +25,10 @@ mod webhooks;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post};
+use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
@@ -45,7 +47,17 @@ pub type AppState = Arc<App>;
 /// Serving is what makes an application deliver its webhooks: this starts
 /// their delivery (once per application).
 pub fn router(app: AppState) -> Router {
+    serving(app).0
+}
+
+/// The router and its limits guard, whose [`limits::Guard::start_draining`]
+/// ends the live event streams when the server shuts down.
+pub fn serving(app: AppState) -> (Router, Arc<limits::Guard>) {
     app.start_webhooks(webhooks::render);
+    let guard = Arc::new(limits::Guard::new(&app.config.limits));
+    let both = (Arc::clone(&app), Arc::clone(&guard));
+    let heavy = || from_fn_with_state(both.clone(), limits::heavy_read);
+    let geocoding = || from_fn_with_state(both.clone(), limits::geocode);
     let api = Router::new()
         .route("/reports", get(reports::list).post(reports::create))
         .route("/reports/{id}", get(reports::one))
@@ -73,11 +85,14 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/webhooks/{id}/enable", post(webhooks::enable))
-        .route("/stats/districts", get(stats::districts))
-        .route("/stats/series", get(stats::series))
-        .route("/stats/h3", get(stats::hexagons))
-        .route("/stats/equity", get(stats::equity))
-        .route("/export/{file}", get(export::file))
+        .route(
+            "/stats/districts",
+            get(stats::districts).route_layer(heavy()),
+        )
+        .route("/stats/series", get(stats::series).route_layer(heavy()))
+        .route("/stats/h3", get(stats::hexagons).route_layer(heavy()))
+        .route("/stats/equity", get(stats::equity).route_layer(heavy()))
+        .route("/export/{file}", get(export::file).route_layer(heavy()))
         .route("/projects", get(projects::list))
         .route("/projects/{id}", get(projects::one))
         .route("/districts", get(districts::list))
@@ -85,10 +100,12 @@ pub fn router(app: AppState) -> Router {
         .route("/districts/{id}", get(districts::one))
         .route("/layers", get(districts::layers))
         .route("/categories", get(reports::categories))
-        .route("/geocode", get(districts::geocode))
-        .route("/geocode/reverse", get(districts::reverse));
-    Router::new()
-        .route("/health", get(health))
+        .route("/geocode", get(districts::geocode).route_layer(geocoding()))
+        .route(
+            "/geocode/reverse",
+            get(districts::reverse).route_layer(geocoding()),
+        );
+    let router = Router::new()
         .route("/photos/{name}", get(photos::file))
         .route("/tiles", get(tiles::catalog))
         .route("/tiles/{name}", get(tiles::tilejson))
@@ -97,8 +114,14 @@ pub fn router(app: AppState) -> Router {
         .nest("/open311/v2", open311::routes())
         .merge(viewer::routes())
         .fallback(not_found)
-        .with_state(app)
+        .with_state(Arc::clone(&app))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn_with_state(Arc::clone(&guard), limits::deadline))
+        .layer(from_fn_with_state(Arc::clone(&guard), limits::shed))
+        .layer(Extension(Arc::clone(&guard)))
+        // Outside the in-flight limit and the deadline: a loaded server
+        // still says it is alive.
+        .route("/health", get(health).with_state(app))
         .layer(CorsLayer::permissive().max_age(Duration::from_secs(3_600)))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(
@@ -107,7 +130,8 @@ pub fn router(app: AppState) -> Router {
                     "handler panicked".into(),
                 ))
             },
-        ))
+        ));
+    (router, guard)
 }
 
 async fn health(

@@ -41,8 +41,9 @@
 //!
 //! Refusals are Open311 error lists with 400 (bad input, or a change the
 //! workflow does not allow), 403 or 404 (405 for a method a resource does
-//! not take); a 500 only for a server failure, whose cause is logged and
-//! never sent.
+//! not take), 429 (a filing quota used up, with `Retry-After`) or 503 (the
+//! index is full); a 500 only for a server failure, whose cause is logged
+//! and never sent.
 
 use std::collections::HashMap;
 
@@ -57,7 +58,7 @@ use axum::routing::get;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-use super::AppState;
+use super::{ApiError, AppState};
 use crate::model::{Action, Layer, ReportId};
 use crate::open311::{
     CreatedRequest, Discovery, Document, Endpoint, EndpointType, Errors, Format,
@@ -127,6 +128,8 @@ struct Refusal {
     format: Format,
     status: StatusCode,
     description: String,
+    /// `Retry-After` in seconds (429, 503).
+    retry_after_s: Option<u64>,
 }
 
 impl Refusal {
@@ -135,6 +138,20 @@ impl Refusal {
             format,
             status,
             description: description.into(),
+            retry_after_s: None,
+        }
+    }
+
+    /// A limit of the server (429 or 503), as the JSON API words it.
+    fn limit(format: Format, e: ApiError) -> Self {
+        let retry_after_s = match &e {
+            ApiError::TooManyRequests { retry_after_s, .. } => Some(*retry_after_s),
+            ApiError::Unavailable { retry_after_s, .. } => *retry_after_s,
+            _ => None,
+        };
+        Self {
+            retry_after_s,
+            ..Self::new(format, e.status(), e.to_string())
         }
     }
 
@@ -180,7 +197,13 @@ impl Refusal {
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let errors = Errors::one(self.status.as_u16(), self.description);
-        answer(self.format, self.status, &errors)
+        let mut response = answer(self.format, self.status, &errors);
+        if let Some(s) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        response
     }
 }
 
@@ -273,6 +296,7 @@ async fn get_resource(
 /// `POST /open311/v2/{requests|servicerequestupdates}.{fmt}`.
 async fn post_resource(
     State(app): State<AppState>,
+    client: super::limits::Client,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -326,6 +350,13 @@ async fn post_resource(
         .await
         .map_err(|e| Refusal::service(format, e))?;
     if action == Action::FileReport {
+        client
+            .admit(Some(&caller), crate::limits::Quota::Report)
+            .map_err(|d| Refusal::limit(format, d.into()))?;
+        client
+            .guard
+            .room_for_reports(&app)
+            .map_err(|e| Refusal::limit(format, e))?;
         create_request(&app, format, &body).await
     } else {
         post_update(&app, format, &caller, &body).await
@@ -482,6 +513,21 @@ fn report_id(s: &str) -> Option<ReportId> {
 async fn list_requests(app: &App, format: Format, query: &[u8]) -> Answer {
     let q = parse_requests_query(query, OffsetDateTime::now_utc())
         .map_err(|e| Refusal::input(format, &e))?;
+    if let Selection::Filter(f) = &q.selection
+        && let Some(bbox) = &f.bbox
+    {
+        let (area, max) = (bbox.area_km2(), app.config.limits.max_bbox_km2);
+        if area > max {
+            return Err(Refusal::new(
+                format,
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "lat_ne,long_ne,lat_sw,long_sw: the box covers {area:.0} km², more than the \
+                     {max:.0} km² allowed"
+                ),
+            ));
+        }
+    }
     let ids = match &q.selection {
         // The spec: ids "override all other arguments", paging included.
         Selection::Ids(ids) => ids.iter().filter_map(|s| report_id(s)).collect(),

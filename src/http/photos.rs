@@ -105,11 +105,13 @@ impl ReportWithPhotosJson {
 /// `POST /api/v1/reports/{id}/photos` (app or agent).
 pub async fn upload(
     key: Key,
+    client: super::limits::Client,
     State(app): State<AppState>,
     Path(id): Path<String>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<PhotosJson>), ApiError> {
     let caller = key.may(Action::UploadPhoto)?;
+    client.admit(Some(caller), crate::limits::Quota::PhotoUpload)?;
     let id = report_id(&id)?;
     let mut multipart = multipart.map_err(|_| {
         ApiError::UnsupportedMedia(

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 
 use super::dto::{PageJson, ProjectJson};
-use super::reports::{parse_bbox, parse_district, parse_limit};
+use super::reports::{bbox_param, parse_district, parse_limit};
 use super::{ApiError, ApiQuery, AppState};
 use crate::spatial::ProjectFilter;
 
@@ -80,7 +80,7 @@ pub fn project_filter(app: &AppState, q: &ProjectQuery) -> Result<ProjectFilter,
         })
         .transpose()?;
     Ok(ProjectFilter {
-        bbox: q.bbox.as_deref().map(parse_bbox).transpose()?,
+        bbox: q.bbox.as_deref().map(|b| bbox_param(app, b)).transpose()?,
         district,
         edition,
         working_class_flag,

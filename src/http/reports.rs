@@ -17,10 +17,13 @@ use crate::spatial::ReportFilter;
 
 pub async fn create(
     key: super::auth::Key,
+    client: super::limits::Client,
     State(app): State<AppState>,
     ApiJson(body): ApiJson<NewReportBody>,
 ) -> Result<Response, ApiError> {
-    key.may(crate::model::Action::FileReport)?;
+    let caller = key.may(crate::model::Action::FileReport)?;
+    client.admit(Some(caller), crate::limits::Quota::Report)?;
+    client.guard.room_for_reports(&app)?;
     let input = NewReport {
         kind: body.kind,
         category: body.category,
@@ -92,6 +95,24 @@ pub struct ListQuery {
     pub campaign: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
+}
+
+/// Parses `minlon,minlat,maxlon,maxlat` and refuses a box larger than
+/// the configured area (`Limits::max_bbox_km2`).
+pub fn bbox_param(app: &App, s: &str) -> Result<Envelope, ApiError> {
+    let bbox = parse_bbox(s)?;
+    let max = app.config.limits.max_bbox_km2;
+    let area = bbox.area_km2();
+    if area > max {
+        return Err(ApiError::bad(
+            "bbox",
+            format!(
+                "the box covers {area:.0} km², more than the {max:.0} km² allowed: ask for a \
+                 smaller one, or leave bbox out for the whole served area"
+            ),
+        ));
+    }
+    Ok(bbox)
 }
 
 /// Parses `minlon,minlat,maxlon,maxlat`.
@@ -201,7 +222,7 @@ pub fn report_filter(app: &AppState, q: &ListQuery) -> Result<ReportFilter, ApiE
         None => None,
     };
     Ok(ReportFilter {
-        bbox: q.bbox.as_deref().map(parse_bbox).transpose()?,
+        bbox: q.bbox.as_deref().map(|b| bbox_param(app, b)).transpose()?,
         district,
         kind,
         category,

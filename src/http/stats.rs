@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::auth::key_of;
-use super::reports::{parse_bbox, parse_district, parse_instant};
+use super::reports::{bbox_param, parse_district, parse_instant};
 use super::{ApiError, ApiQuery, AppState};
 use crate::model::{Action, Channel, Kind, Layer, Status};
 use crate::service::App;
@@ -473,7 +473,7 @@ pub async fn hexagons(
         .ok()
         .filter(|r| *r <= crate::stats::CELL_RES)
         .ok_or_else(|| ApiError::bad("res", "expected an H3 resolution from 0 to 10"))?;
-    let bbox = q.bbox.as_deref().map(parse_bbox).transpose()?;
+    let bbox = q.bbox.as_deref().map(|b| bbox_param(&app, b)).transpose()?;
     let filter = q.filter(&app)?;
     let opts = q.options(&app, &viewer)?;
     let cells = app.stats_hexagons(&filter, res, opts.k);

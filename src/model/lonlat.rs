@@ -171,6 +171,16 @@ impl Envelope {
     pub fn contains_xy(&self, lon: f64, lat: f64) -> bool {
         (self.min_lon..=self.max_lon).contains(&lon) && (self.min_lat..=self.max_lat).contains(&lat)
     }
+
+    /// The box's area on the sphere (mean Earth radius), in km²: the zone
+    /// between its parallels, times the share of longitude it spans.
+    #[must_use]
+    pub fn area_km2(&self) -> f64 {
+        const R_KM: f64 = 6_371.008_8;
+        let dlon = (self.max_lon - self.min_lon).to_radians();
+        let band = self.max_lat.to_radians().sin() - self.min_lat.to_radians().sin();
+        R_KM * R_KM * dlon * band
+    }
 }
 
 #[cfg(test)]
@@ -191,6 +201,20 @@ mod tests {
         ] {
             assert!(LonLat::new(lon, lat).is_err(), "{lon},{lat} accepted");
         }
+    }
+
+    #[test]
+    fn a_box_area_is_its_spherical_area_in_square_kilometres() {
+        // One degree square at the equator: ~12,364 km²; the world: 4πR².
+        let square = Envelope::new(0.0, 0.0, 1.0, 1.0).unwrap().area_km2();
+        assert!((square - 12_364.0).abs() < 5.0, "{square}");
+        let world = Envelope::new(-180.0, -90.0, 180.0, 90.0)
+            .unwrap()
+            .area_km2();
+        assert!((world - 510_065_600.0).abs() < 1_000.0, "{world}");
+        // Paris's served envelope: about 280 km².
+        let paris = Envelope::new(2.20, 48.80, 2.49, 48.92).unwrap().area_km2();
+        assert!((270.0..290.0).contains(&paris), "{paris}");
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub fn start_server(data_dir: &Path, port: u16) -> Child {
 }
 
 /// Starts `civicmap serve --no-seed` on `port` over `data_dir`, with more
-/// command-line arguments.
+/// command-line arguments. The tests' clients all come from 127.0.0.1 and
+/// post as a whole city would: the per-address filing quotas are lifted
+/// (the quotas are tested through the router, `tests/api.rs`).
 pub fn start_server_with(data_dir: &Path, port: u16, extra: &[&OsStr]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_civicmap"))
         .args([
@@ -31,6 +33,10 @@ pub fn start_server_with(data_dir: &Path, port: u16, extra: &[&OsStr]) -> Child 
             "--no-seed",
             "--listen",
             &format!("127.0.0.1:{port}"),
+            "--address-reports-per-minute",
+            "0",
+            "--address-reports-per-day",
+            "0",
             "--data-dir",
         ])
         .arg(data_dir)
