@@ -14,6 +14,7 @@ mod keys;
 mod lifecycle;
 mod open311;
 mod photos;
+mod privacy;
 mod projects;
 mod reports;
 mod stats;
@@ -54,6 +55,11 @@ pub fn router(app: AppState) -> Router {
         .route("/reports/{id}/notes", post(lifecycle::add_note))
         .route("/reports/{id}/duplicate", post(lifecycle::mark_duplicate))
         .route("/reports/{id}/supports", post(lifecycle::support))
+        .route(
+            "/reports/{id}/contact",
+            get(privacy::contact).delete(privacy::erase),
+        )
+        .route("/privacy/erasure", post(privacy::erase_resident))
         .route(
             "/reports/{id}/photos",
             get(photos::list)
