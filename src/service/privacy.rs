@@ -23,11 +23,9 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::{App, ServiceError, unix_ms};
+use super::{App, Caller, ServiceError, unix_ms};
 use crate::model::{Action, ReportId, validate_contact};
 use crate::store::{ContactRecord, Erased, Store, StoreError};
-
-use super::lifecycle::Caller;
 
 /// Reports erased per transaction by the retention purge (and per
 /// transaction of a resident's erasure): each batch holds the writer for
