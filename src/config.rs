@@ -101,7 +101,15 @@ pub struct Config {
     /// Abuse limits: rate quotas, in-flight requests, timeouts, bbox area,
     /// index size (`crate::limits`).
     pub limits: crate::limits::Limits,
+    /// Days a reporter's contact is kept after filing; then it is erased
+    /// (with its pseudonym) by the retention task. 0: kept until erased on
+    /// request.
+    pub contact_retention_days: u32,
 }
+
+/// Default days a reporter's contact is kept: a year, long enough for the
+/// city to answer and follow up on a report.
+pub const DEFAULT_CONTACT_RETENTION_DAYS: u32 = 365;
 
 /// Default k of published statistics.
 pub const DEFAULT_K_ANONYMITY: usize = 5;
@@ -132,6 +140,7 @@ impl Config {
             webhook_disable_after: DEFAULT_WEBHOOK_DISABLE_AFTER,
             k_anonymity: DEFAULT_K_ANONYMITY,
             limits: crate::limits::Limits::default(),
+            contact_retention_days: DEFAULT_CONTACT_RETENTION_DAYS,
         }
     }
 }

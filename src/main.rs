@@ -50,6 +50,31 @@ enum Command {
     /// Write today's open-data snapshot (reports and projects, CSV and GeoJSON, with a
     /// manifest) under a directory, for an open-data portal to harvest.
     Snapshot(SnapshotArgs),
+    /// Reporters' personal data.
+    #[command(subcommand)]
+    Privacy(PrivacyCommand),
+}
+
+#[derive(Subcommand)]
+enum PrivacyCommand {
+    /// Erase, once, the contacts filed more than the retention period ago (what
+    /// `serve` does every hour). A server running on the same store keeps the
+    /// erased reports' pseudonyms in memory until it restarts.
+    Purge(PurgeArgs),
+}
+
+#[derive(Args)]
+struct PurgeArgs {
+    #[command(flatten)]
+    data: DataDir,
+    #[command(flatten)]
+    retention: RetentionArg,
+    /// Then rewrite the whole database from its live content (SQLite's VACUUM): once
+    /// after upgrading a store written before erasure existed, whose unused page space
+    /// may still hold old copies of contacts. Writes wait meanwhile; best with the
+    /// server stopped.
+    #[arg(long)]
+    vacuum: bool,
 }
 
 #[derive(Args)]
@@ -160,6 +185,8 @@ struct ServeArgs {
     snapshot_dir: Option<PathBuf>,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    retention: RetentionArg,
 }
 
 /// Abuse limits (see the README's "Limits" section). A quota of 0 is no limit.
@@ -246,6 +273,15 @@ impl LimitArgs {
         }
         Ok(limits)
     }
+}
+
+#[derive(Args, Clone)]
+struct RetentionArg {
+    /// Days a reporter's contact is kept after filing; then it is erased with its
+    /// pseudonym (checked at start and every hour). 0: kept until erased on request.
+    #[arg(long, env = "CIVICMAP_CONTACT_RETENTION_DAYS",
+          default_value_t = civicmap::config::DEFAULT_CONTACT_RETENTION_DAYS)]
+    contact_retention_days: u32,
 }
 
 fn parse_envelope(s: &str) -> Result<Envelope, String> {
@@ -352,6 +388,7 @@ fn main() -> ExitCode {
             Some(Command::Generate(args)) => generate(&args),
             Some(Command::Keys(cmd)) => keys(cmd).await,
             Some(Command::Snapshot(args)) => snapshot(args).await,
+            Some(Command::Privacy(PrivacyCommand::Purge(args))) => purge(args).await,
         }
     });
     match result {
@@ -383,6 +420,7 @@ async fn serve(args: ServeArgs) -> Result<(), BootError> {
     config.webhook_disable_after = args.webhook_disable_after;
     config.k_anonymity = usize::try_from(args.k_anonymity).unwrap_or(config.k_anonymity);
     config.limits = args.limits.limits()?;
+    config.contact_retention_days = args.retention.contact_retention_days;
     let app = Arc::new(boot::open(config.clone()).await?);
     release_free_memory();
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -391,6 +429,7 @@ async fn serve(args: ServeArgs) -> Result<(), BootError> {
     if let Some(dir) = args.snapshot_dir {
         civicmap::service::snapshot::spawn_daily(&app, dir);
     }
+    civicmap::service::privacy::spawn_retention(&app);
     tracing::info!(listen = %config.listen, "serving");
     let (router, guard) = civicmap::http::serving(app);
     // On SIGTERM (or Ctrl-C): stop accepting, end the event streams, let
@@ -473,6 +512,39 @@ async fn snapshot(args: SnapshotArgs) -> Result<(), BootError> {
         manifest.issued,
         dir.display()
     );
+    Ok(())
+}
+
+async fn purge(args: PurgeArgs) -> Result<(), BootError> {
+    use civicmap::service::privacy::{Purged, purge_contacts, retention_cutoff_ms};
+    let days = args.retention.contact_retention_days;
+    if days == 0 && !args.vacuum {
+        return Err(BootError::Invalid(
+            "--contact-retention-days 0 keeps contacts: nothing to purge".into(),
+        ));
+    }
+    let store = Store::open_sqlite(&args.data.data_dir).await?;
+    let mut purged = Purged::default();
+    if days > 0 {
+        let now = time::OffsetDateTime::now_utc();
+        let before = retention_cutoff_ms(now, days);
+        let at = civicmap::service::unix_ms(now);
+        purged = purge_contacts(&store, before, at, |_| {}).await?;
+        println!(
+            "erased the contacts of {} reports filed more than {days} days ago",
+            purged.reports
+        );
+    }
+    if args.vacuum {
+        purged.log_truncated = store.vacuum().await?;
+        println!("database rewritten");
+    }
+    if !purged.log_truncated {
+        eprintln!(
+            "warning: another process kept the write-ahead log busy: the erased values stay \
+             in it until its next complete checkpoint"
+        );
+    }
     Ok(())
 }
 

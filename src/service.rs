@@ -13,6 +13,7 @@ mod export;
 mod lifecycle;
 mod open311;
 mod photos;
+pub mod privacy;
 pub mod snapshot;
 mod stats;
 mod webhooks;

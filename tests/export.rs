@@ -9,11 +9,10 @@ mod common;
 mod support_open311;
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Read as _;
 use std::sync::OnceLock;
 
 use axum::http::StatusCode;
-use common::{Harness, anomaly, client_id, harness};
+use common::{Harness, anomaly, client_id, gunzip, harness};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
@@ -624,14 +623,6 @@ fn project_exports_hold_every_project_with_the_values_of_the_json_api() {
             None => assert!(feature["geometry"].is_null()),
         }
     }
-}
-
-fn gunzip(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .unwrap();
-    out
 }
 
 /// Checks a snapshot directory against its manifest: every file's size,

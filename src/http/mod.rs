@@ -15,6 +15,7 @@ mod lifecycle;
 pub mod limits;
 mod open311;
 mod photos;
+mod privacy;
 mod projects;
 mod reports;
 mod stats;
@@ -66,6 +67,11 @@ pub fn serving(app: AppState) -> (Router, Arc<limits::Guard>) {
         .route("/reports/{id}/notes", post(lifecycle::add_note))
         .route("/reports/{id}/duplicate", post(lifecycle::mark_duplicate))
         .route("/reports/{id}/supports", post(lifecycle::support))
+        .route(
+            "/reports/{id}/contact",
+            get(privacy::contact).delete(privacy::erase),
+        )
+        .route("/privacy/erasure", post(privacy::erase_resident))
         .route(
             "/reports/{id}/photos",
             get(photos::list)

@@ -68,6 +68,12 @@ pub enum Action {
     ManageLayers,
     ManageWebhooks,
     ReadStatistics,
+    /// Erase one report's contact, and read whether it holds one and its
+    /// erasures (never the value).
+    EraseContact,
+    /// Erase a resident's contact from every report holding it (a lookup by
+    /// personal data: it tells which reports one person filed).
+    EraseResidentContacts,
 }
 
 impl Action {
@@ -84,6 +90,11 @@ impl Action {
             Action::ManageCampaigns | Action::ManageKeys | Action::ManageLayers => &[Role::Admin],
             Action::ManageWebhooks => &[Role::Agent, Role::Admin],
             Action::ReadStatistics => &[Role::Analyst, Role::Admin],
+            // The service handling a report may drop its contact when the
+            // resident asks; only an admin (the data controller's side)
+            // searches by contact.
+            Action::EraseContact => &[Role::Agent, Role::Admin],
+            Action::EraseResidentContacts => &[Role::Admin],
         }
     }
 

@@ -530,6 +530,15 @@ impl ReportIndex {
         }
     }
 
+    /// Forgets a report's reporter pseudonym (its contact was erased): from
+    /// now on statistics count it as a reporter of its own, as a report
+    /// filed without a contact.
+    pub fn forget_reporter(&mut self, id: ReportId) {
+        if let Ok(i) = self.position(id) {
+            self.facts.set_reporter(i, reporter_of(id, None));
+        }
+    }
+
     /// A report's support count.
     #[must_use]
     pub fn supports(&self, id: ReportId) -> u32 {

@@ -266,6 +266,11 @@ impl Facts {
         }
     }
 
+    /// Sets the reporter of the row at `pos` (see [`reporter_of`]).
+    pub fn set_reporter(&mut self, pos: usize, reporter: u64) {
+        self.reporter[pos] = reporter;
+    }
+
     pub fn set_supports(&mut self, pos: usize, n: u32) {
         self.supports[pos] = n;
     }

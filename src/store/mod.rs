@@ -31,7 +31,9 @@
 //! # Privacy
 //! `contact` is stored (the city needs it) but never logged: `Debug` of
 //! [`ReportRow`] redacts it, error messages carry no row values, and the boot
-//! view [`IndexRow`] does not include it.
+//! view [`IndexRow`] does not include it. [`Store::erase_contacts`] erases
+//! it and its pseudonym for good: the old bytes are overwritten in the
+//! database pages (`secure_delete`) and the write-ahead log is truncated.
 //!
 //! # What is deliberately absent
 //! No query builder for the list API (the in-memory index answers lists and
@@ -44,6 +46,7 @@ mod export;
 mod lifecycle;
 mod open311;
 pub mod photos;
+mod privacy;
 mod rows;
 mod sqlite;
 mod webhooks;
@@ -57,6 +60,7 @@ pub use lifecycle::{
     CampaignRow, Changed, EVENT_KINDS, EventRow, KEY_ROLES, KeyRow, ReportChange, StateRow,
     Supported,
 };
+pub use privacy::{ContactRecord, ERASURE_REASONS, Erased, ErasureRow};
 pub use rows::{
     DISTRICT_LAYERS, DistrictIds, IndexRow, Inserted, LayerRow, ProjectRow, REPORT_CHANNELS,
     REPORT_KINDS, REPORT_STATUSES, ReportRow, SqlitePragmas,

@@ -190,6 +190,16 @@ pub fn post_raw(uri: &str, content_type: &str, body: Vec<u8>) -> Reply {
     )
 }
 
+/// The bytes a gzip stream holds.
+pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
 /// A unique client id for this process.
 pub fn client_id(tag: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};

@@ -33,6 +33,7 @@ mod index_scan;
 mod lifecycle;
 mod open311;
 mod photos;
+mod privacy;
 mod webhooks;
 
 use super::error::StoreError;
@@ -79,6 +80,13 @@ const READER_MMAP_BYTES: u64 = 1 << 30;
 /// group-commit throughput; a hot page rewritten by many batches is copied
 /// back to the database once per checkpoint.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 16 * 1024;
+
+/// `secure_delete` of the writer: `FAST` zeroes freed space inside the pages
+/// a write rewrites anyway (no extra IO), so that moving records between
+/// pages (a B-tree split) leaves no stale copy of them in unused space, which
+/// an erasure could not find later. Erasures run with `ON` (freed pages are
+/// zeroed too): see `privacy.rs`.
+const SECURE_DELETE: &str = "FAST";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -312,7 +320,8 @@ impl SqliteStore {
         let writer_options = options
             .clone()
             .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
-            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
+            .pragma("secure_delete", SECURE_DELETE);
         let reader_options = options
             .read_only(true)
             .pragma("cache_size", format!("-{READER_CACHE_KIB}"))
@@ -578,17 +587,8 @@ impl SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut json = String::with_capacity(ids.len() * 8 + 2);
-        json.push('[');
-        for (i, id) in ids.iter().enumerate() {
-            if i > 0 {
-                json.push(',');
-            }
-            json.push_str(&id.to_string());
-        }
-        json.push(']');
         let rows = sqlx::query(SELECT_REPORTS_BY_IDS)
-            .bind(json)
+            .bind(json_id_array(ids))
             .fetch_all(&self.readers)
             .await?;
         let mut by_id: HashMap<i64, ReportRow> = HashMap::with_capacity(rows.len());
@@ -811,6 +811,20 @@ fn take(rows: &mut [Option<ReportRow>], i: usize) -> Result<ReportRow, StoreErro
     rows.get_mut(i)
         .and_then(Option::take)
         .ok_or_else(|| internal("inserted row"))
+}
+
+/// Ids as one JSON array, for `json_each($n)`.
+fn json_id_array(ids: &[i64]) -> String {
+    let mut json = String::with_capacity(ids.len() * 8 + 2);
+    json.push('[');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(&id.to_string());
+    }
+    json.push(']');
+    json
 }
 
 fn districts_from_row(row: &SqliteRow, first: usize) -> Result<DistrictIds, sqlx::Error> {
