@@ -894,7 +894,7 @@ fn a_stalled_request_is_cut_at_the_deadline_and_past_the_in_flight_limit_503_com
     assert_eq!(r.headers["retry-after"], "1");
     assert_eq!(r.json()["error"], "unavailable");
     // A photo upload has the longer upload bound: it holds the one place...
-    let held = {
+    let hold = || {
         use tower::ServiceExt;
         let router = h.router.clone();
         let req = stalled(
@@ -903,10 +903,15 @@ fn a_stalled_request_is_cut_at_the_deadline_and_past_the_in_flight_limit_503_com
         );
         h.rt.spawn(async move { router.oneshot(req).await })
     };
-    // ... so the next request is refused at once rather than queued (the
-    // upload takes its place before or after this first probe).
+    let mut held = hold();
+    // ... so the next request is refused at once rather than queued. (The
+    // upload takes its place before or after a probe; if it came while a
+    // probe held the place, it was refused itself: send it again.)
     let mut refused = None;
     for _ in 0..1_000 {
+        if held.is_finished() {
+            held = hold();
+        }
         let r = h.get("/api/v1/categories");
         if r.status == StatusCode::SERVICE_UNAVAILABLE {
             refused = Some(r);

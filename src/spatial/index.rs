@@ -218,7 +218,7 @@ impl RTreeParams for TreeParams {
     const MAX_SIZE: usize = 32;
     /// No forced reinsertion: the tree is bulk-loaded at boot and only grows
     /// by single inserts, where reinsertion cost 40 % of the insert time and
-    /// gave no faster queries (scratch measurement, BENCHMARKS.md §14).
+    /// gave no faster queries (BENCHMARKS.md §15.1).
     const REINSERTION_COUNT: usize = 0;
     type DefaultInsertionStrategy = RStarInsertionStrategy;
 }
