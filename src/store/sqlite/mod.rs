@@ -132,6 +132,11 @@ const SELECT_REPORTS_BY_IDS: &str = concat!(
     report_columns!(),
     " FROM reports WHERE id IN (SELECT value FROM json_each($1))"
 );
+const SELECT_REPORTS_BY_CLIENT_IDS: &str = concat!(
+    "SELECT ",
+    report_columns!(),
+    " FROM reports WHERE client_id IN (SELECT value FROM json_each($1))"
+);
 const SELECT_PROJECTS: &str = concat!("SELECT ", project_columns!(), " FROM projects ORDER BY id");
 const SELECT_LAYERS: &str = concat!(
     "SELECT ",
@@ -219,24 +224,6 @@ fn insert_reports_sql() -> &'static ChunkedSql {
             concat!("INSERT INTO reports (", report_columns!(), ") VALUES "),
             REPORT_COLUMN_COUNT,
             "",
-        )
-    })
-}
-
-/// The stored reports among a batch's client ids. An `IN (VALUES …)` list
-/// rather than `json_each(?)`: SQLite re-prepared the `json_each` form at
-/// every execution (2 % of the server's CPU in an ingest profile at 1M).
-fn select_reports_by_client_ids_sql() -> &'static ChunkedSql {
-    static SQL: OnceLock<ChunkedSql> = OnceLock::new();
-    SQL.get_or_init(|| {
-        ChunkedSql::new(
-            concat!(
-                "SELECT ",
-                report_columns!(),
-                " FROM reports WHERE client_id IN (VALUES "
-            ),
-            1,
-            ")",
         )
     })
 }
@@ -436,17 +423,15 @@ impl SqliteStore {
         // Rows already stored under one of the batch's client ids.
         let client_ids: Vec<&str> = rows.iter().filter_map(|r| r.client_id.as_deref()).collect();
         let mut stored: Vec<ReportRow> = Vec::new();
-        let select = select_reports_by_client_ids_sql();
-        let mut start = 0;
-        for len in ChunkedSql::chunks(client_ids.len()) {
-            let mut q = sqlx::query(select.sql(len));
-            for c in &client_ids[start..start + len] {
-                q = q.bind(*c);
-            }
-            start += len;
-            for row in q.fetch_all(&mut *tx).await? {
-                stored.push(report_from_row(&row)?);
-            }
+        if !client_ids.is_empty() {
+            let found = sqlx::query(SELECT_REPORTS_BY_CLIENT_IDS)
+                .bind(json_string_array(&client_ids))
+                .fetch_all(&mut *tx)
+                .await?;
+            stored = found
+                .iter()
+                .map(report_from_row)
+                .collect::<Result<_, _>>()?;
         }
         let stored_by_client_id: HashMap<&str, usize> = stored
             .iter()
@@ -811,6 +796,12 @@ fn take(rows: &mut [Option<ReportRow>], i: usize) -> Result<ReportRow, StoreErro
     rows.get_mut(i)
         .and_then(Option::take)
         .ok_or_else(|| internal("inserted row"))
+}
+
+/// A JSON array of strings, for `json_each`.
+fn json_string_array(items: &[&str]) -> String {
+    // serde_json escapes exactly as SQLite's JSON parser expects.
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
 }
 
 /// Ids as one JSON array, for `json_each($n)`.
