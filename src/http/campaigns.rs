@@ -12,7 +12,7 @@ use super::{ApiError, ApiJson, ApiQuery, AppState};
 use crate::model::Action;
 use crate::service::{App, Campaign, DEFAULT_NEAR_M, NewCampaign, Perimeter, from_unix_ms};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CampaignJson {
     pub id: i64,
     pub slug: String,
@@ -71,7 +71,8 @@ impl CampaignJson {
     }
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NearQuery {
     pub lon: Option<String>,
@@ -80,7 +81,7 @@ pub struct NearQuery {
     pub within_m: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CampaignsJson {
     pub items: Vec<CampaignJson>,
 }
@@ -95,6 +96,17 @@ fn number(field: &'static str, s: &str) -> Result<f64, ApiError> {
 
 /// `GET /api/v1/campaigns?lon=&lat=&within_m=`: campaigns open now, nearest
 /// first (all open ones without a point).
+#[utoipa::path(
+    get,
+    path = "/campaigns",
+    tag = "campaigns",
+    params(NearQuery),
+    responses(
+        (status = 200, description = "Campaigns, open ones first", body = CampaignsJson),
+        crate::http::openapi::Invalid,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     ApiQuery(q): ApiQuery<NearQuery>,
@@ -122,6 +134,17 @@ pub async fn list(
 }
 
 /// `GET /api/v1/campaigns/{id or slug}`, open or not.
+#[utoipa::path(
+    get,
+    path = "/campaigns/{id}",
+    tag = "campaigns",
+    params(("id" = String, Path, description = "Campaign id or slug")),
+    responses(
+        (status = 200, description = "The campaign", body = CampaignJson),
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn one(
     State(app): State<AppState>,
     Path(key): Path<String>,
@@ -132,7 +155,7 @@ pub async fn one(
     Ok(Json(CampaignJson::new(&app, &c, None)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCampaignBody {
     pub slug: String,
@@ -157,6 +180,20 @@ fn instant(field: &'static str, s: &str) -> Result<time::OffsetDateTime, ApiErro
 }
 
 /// `POST /api/v1/campaigns` (admin).
+#[utoipa::path(
+    post,
+    path = "/campaigns",
+    tag = "campaigns",
+    request_body = NewCampaignBody,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "The campaign, open", body = CampaignJson),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::BodyRefusals,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn create(
     key: Key,
     State(app): State<AppState>,
@@ -182,6 +219,20 @@ pub async fn create(
 }
 
 /// `POST /api/v1/campaigns/{id or slug}/close` (admin): ends it now.
+#[utoipa::path(
+    post,
+    path = "/campaigns/{id}/close",
+    tag = "campaigns",
+    params(("id" = String, Path, description = "Campaign id or slug")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The campaign, closed", body = CampaignJson),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn close(
     key: Key,
     State(app): State<AppState>,

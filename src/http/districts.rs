@@ -13,7 +13,8 @@ use super::{ApiError, ApiQuery, AppState};
 use crate::districts::District;
 use crate::model::Layer;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub layer: Option<String>,
@@ -21,7 +22,7 @@ pub struct ListQuery {
     pub date: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DistrictSummaryJson {
     pub id: String,
     pub layer: &'static str,
@@ -64,6 +65,16 @@ fn parse_layer(s: &str) -> Result<Layer, ApiError> {
         .map_err(|e| ApiError::bad("layer", e.to_string()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/districts",
+    tag = "districts",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The districts valid at the date", body = Vec<DistrictSummaryJson>),
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
@@ -87,6 +98,17 @@ pub async fn list(
 }
 
 /// One district as an RFC 7946 GeoJSON Feature.
+#[utoipa::path(
+    get,
+    path = "/districts/{id}",
+    tag = "districts",
+    params(("id" = String, Path, description = "A district id, such as arrondissement-75104")),
+    responses(
+        (status = 200, description = "The district as an RFC 7946 GeoJSON Feature", content_type = "application/geo+json", body = Object),
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn one(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -153,7 +175,8 @@ pub async fn one(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PointQuery {
     pub lon: Option<String>,
@@ -171,7 +194,7 @@ fn point(app: &AppState, q: &PointQuery) -> Result<crate::model::LonLat, ApiErro
     Ok(app.check_position(lon, lat)?)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AtJson {
     pub layer: &'static str,
     pub id: String,
@@ -180,6 +203,17 @@ pub struct AtJson {
 }
 
 /// Every district containing a point (one per layer, boundary rule applied).
+#[utoipa::path(
+    get,
+    path = "/districts/at",
+    tag = "districts",
+    params(PointQuery),
+    responses(
+        (status = 200, description = "Every district containing the point, one per layer (a point on a shared boundary goes to one district by the documented rule)", body = Vec<AtJson>),
+        crate::http::openapi::Invalid,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn at(
     State(app): State<AppState>,
     ApiQuery(q): ApiQuery<PointQuery>,
@@ -203,7 +237,7 @@ pub async fn at(
     ))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LayerJson {
     pub layer: &'static str,
     pub version: String,
@@ -214,6 +248,15 @@ pub struct LayerJson {
     pub districts: usize,
 }
 
+#[utoipa::path(
+    get,
+    path = "/layers",
+    tag = "districts",
+    responses(
+        (status = 200, description = "The loaded layer versions", body = Vec<LayerJson>),
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn layers(State(app): State<AppState>) -> Json<Vec<LayerJson>> {
     Json(
         app.districts
@@ -232,13 +275,25 @@ pub async fn layers(State(app): State<AppState>) -> Json<Vec<LayerJson>> {
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct GeocodeQuery {
     pub q: Option<String>,
     pub limit: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/geocode",
+    tag = "geocoding",
+    params(GeocodeQuery),
+    responses(
+        (status = 200, description = "Matching addresses, best first", body = Vec<GeocodeJson>),
+        crate::http::openapi::TooMany,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn geocode(
     State(app): State<AppState>,
     ApiQuery(q): ApiQuery<GeocodeQuery>,
@@ -268,6 +323,19 @@ pub async fn geocode(
 }
 
 /// The nearest address to a point, or 404 when none lies within the radius.
+#[utoipa::path(
+    get,
+    path = "/geocode/reverse",
+    tag = "geocoding",
+    params(PointQuery),
+    responses(
+        (status = 200, description = "The nearest address (geodesic metres)", body = AddressJson),
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Invalid,
+        crate::http::openapi::TooMany,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn reverse(
     State(app): State<AppState>,
     ApiQuery(q): ApiQuery<PointQuery>,

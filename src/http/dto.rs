@@ -10,7 +10,7 @@ use crate::spatial::h3_hex;
 
 /// `POST /api/v1/reports` body. Unknown fields are refused, so a client can
 /// never set `id`, `status`, districts or timestamps.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReportBody {
     pub kind: String,
@@ -35,7 +35,7 @@ pub struct NewReportBody {
     pub campaign: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DistrictJson {
     pub id: String,
     pub code: String,
@@ -56,7 +56,7 @@ impl DistrictJson {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DistrictsJson {
     pub arrondissement: Option<DistrictJson>,
     pub quartier: Option<DistrictJson>,
@@ -86,7 +86,7 @@ impl DistrictsJson {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AddressJson {
     pub label: String,
     pub lon: f64,
@@ -114,7 +114,7 @@ pub fn rfc3339(t: time::OffsetDateTime) -> String {
 }
 
 /// A report as the public sees it: never the contact, never the client id.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReportJson {
     pub id: i64,
     pub kind: &'static str,
@@ -188,7 +188,7 @@ impl ReportJson {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NearbyJson {
     pub id: i64,
     pub distance_m: f64,
@@ -219,7 +219,7 @@ impl NearbyJson {
 }
 
 /// `201 Created` (or `200` on an idempotent retry) body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedJson {
     #[serde(flatten)]
     pub report: ReportJson,
@@ -228,7 +228,7 @@ pub struct CreatedJson {
     pub nearby: Vec<NearbyJson>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProjectJson {
     pub id: i64,
     pub title: Option<String>,
@@ -289,7 +289,7 @@ impl ProjectJson {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GeocodeJson {
     pub label: String,
     pub lon: f64,
@@ -315,7 +315,7 @@ impl From<&GeocodeMatch> for GeocodeJson {
 }
 
 /// A page of a list endpoint.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PageJson<T> {
     pub items: Vec<T>,
     pub total: usize,

@@ -56,12 +56,35 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
+/// Machine-readable code of a refusal.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    InvalidField,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    TooManyRequests,
+    Unavailable,
+    Internal,
+}
+
+/// The body of every refusal of the JSON API.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorCode,
+    /// The request field or parameter at fault, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
-    message: String,
+    #[schema(nullable = false)]
+    pub field: Option<String>,
+    /// What is wrong and, where it helps, what to do instead. Opaque for
+    /// `internal`.
+    pub message: String,
 }
 
 impl ApiError {
@@ -118,31 +141,41 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let (code, field, message) = match &self {
             ApiError::BadRequest { field, .. } => {
-                ("bad_request", field.as_deref(), self.to_string())
+                (ErrorCode::BadRequest, field.as_deref(), self.to_string())
             }
-            ApiError::Unprocessable { field, message } => {
-                ("invalid_field", Some(field.as_str()), message.clone())
+            ApiError::Unprocessable { field, message } => (
+                ErrorCode::InvalidField,
+                Some(field.as_str()),
+                message.clone(),
+            ),
+            ApiError::Unauthorized(_) => (ErrorCode::Unauthorized, None, self.to_string()),
+            ApiError::Forbidden(_) => (ErrorCode::Forbidden, None, self.to_string()),
+            ApiError::NotFound(_) => (ErrorCode::NotFound, None, self.to_string()),
+            ApiError::Conflict(_) => (ErrorCode::Conflict, None, self.to_string()),
+            ApiError::PayloadTooLarge { .. } => {
+                (ErrorCode::PayloadTooLarge, None, self.to_string())
             }
-            ApiError::Unauthorized(_) => ("unauthorized", None, self.to_string()),
-            ApiError::Forbidden(_) => ("forbidden", None, self.to_string()),
-            ApiError::NotFound(_) => ("not_found", None, self.to_string()),
-            ApiError::Conflict(_) => ("conflict", None, self.to_string()),
-            ApiError::PayloadTooLarge { .. } => ("payload_too_large", None, self.to_string()),
-            ApiError::UnsupportedMediaType => ("unsupported_media_type", None, self.to_string()),
-            ApiError::TooLarge(_) => ("payload_too_large", None, self.to_string()),
-            ApiError::UnsupportedMedia(_) => ("unsupported_media_type", None, self.to_string()),
-            ApiError::TooManyRequests { .. } => ("too_many_requests", None, self.to_string()),
-            ApiError::Unavailable { .. } => ("unavailable", None, self.to_string()),
+            ApiError::UnsupportedMediaType => {
+                (ErrorCode::UnsupportedMediaType, None, self.to_string())
+            }
+            ApiError::TooLarge(_) => (ErrorCode::PayloadTooLarge, None, self.to_string()),
+            ApiError::UnsupportedMedia(_) => {
+                (ErrorCode::UnsupportedMediaType, None, self.to_string())
+            }
+            ApiError::TooManyRequests { .. } => {
+                (ErrorCode::TooManyRequests, None, self.to_string())
+            }
+            ApiError::Unavailable { .. } => (ErrorCode::Unavailable, None, self.to_string()),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "request failed");
-                ("internal", None, "internal error".to_owned())
+                (ErrorCode::Internal, None, "internal error".to_owned())
             }
         };
         let mut response = (
             status,
-            Json(Body {
+            Json(ErrorBody {
                 error: code,
-                field,
+                field: field.map(str::to_owned),
                 message,
             }),
         )

@@ -25,7 +25,8 @@ use super::{ApiError, ApiQuery, AppState};
 use crate::model::Kind;
 use crate::service::{App, EventFilter, PublicEvent};
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     pub bbox: Option<String>,
@@ -101,6 +102,18 @@ impl Follow {
 }
 
 /// `GET /api/v1/events`.
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "events",
+    params(EventsQuery, ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event")),
+    responses(
+        (status = 200, description = "Server-sent events: one `EventJson` per `data:` line, its id as the event id", content_type = "text/event-stream", body = String),
+        crate::http::openapi::Invalid,
+        crate::http::openapi::TooMany,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn stream(
     State(app): State<AppState>,
     axum::Extension(guard): axum::Extension<Arc<super::limits::Guard>>,

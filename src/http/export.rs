@@ -37,6 +37,19 @@ const FILES: [&str; 6] = [
     "projects.geojson",
 ];
 
+#[utoipa::path(
+    get,
+    path = "/export/{file}",
+    tag = "export",
+    params(("file" = String, Path, description = "One of reports.csv, reports.geojson, reports.georeport.json, reports.georeport.xml, projects.csv, projects.geojson", pattern = "^(reports\\.(csv|geojson|georeport\\.json|georeport\\.xml)|projects\\.(csv|geojson))$"), ("bbox" = Option<String>, Query, description = "minlon,minlat,maxlon,maxlat"), ("district" = Option<String>, Query, description = "A district id"), ("kind" = Option<String>, Query, description = "Reports: anomaly or contribution"), ("category" = Option<String>, Query, description = "Reports: a category code"), ("status" = Option<String>, Query, description = "Reports: a status"), ("from" = Option<String>, Query, description = "Reports filed at or after (RFC 3339 or YYYY-MM-DD)"), ("to" = Option<String>, Query, description = "Reports filed before (RFC 3339 or YYYY-MM-DD)"), ("campaign" = Option<String>, Query, description = "Reports: contributions to this campaign"), ("edition" = Option<String>, Query, description = "Projects: the edition year"), ("working_class_flag" = Option<String>, Query, description = "Projects: true or false"), ("progress" = Option<String>, Query, description = "Projects: progress status")),
+    responses(
+        (status = 200, description = "The file, streamed in a stable order, without personal data", content((String = "text/csv"), (Object = "application/geo+json"), (Object = "application/json"), (String = "text/xml"))),
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Invalid,
+        crate::http::openapi::TooMany,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn file(
     State(app): State<AppState>,
     axum::Extension(guard): axum::Extension<std::sync::Arc<super::limits::Guard>>,

@@ -12,7 +12,7 @@ use crate::model::{Action, Role};
 use crate::service::{create_key, from_unix_ms};
 use crate::store::KeyRow;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KeyJson {
     pub id: i64,
     pub name: String,
@@ -42,12 +42,23 @@ impl KeyJson {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KeysJson {
     pub items: Vec<KeyJson>,
 }
 
 /// `GET /api/v1/keys`.
+#[utoipa::path(
+    get,
+    path = "/keys",
+    tag = "keys",
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The keys (never their secrets)", body = KeysJson),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn list(key: Key, State(app): State<AppState>) -> Result<Json<KeysJson>, ApiError> {
     key.may(Action::ManageKeys)?;
     let rows = app
@@ -60,7 +71,7 @@ pub async fn list(key: Key, State(app): State<AppState>) -> Result<Json<KeysJson
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKeyBody {
     pub name: String,
@@ -68,6 +79,19 @@ pub struct NewKeyBody {
 }
 
 /// `POST /api/v1/keys`.
+#[utoipa::path(
+    post,
+    path = "/keys",
+    tag = "keys",
+    request_body = NewKeyBody,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "The key, with its secret shown this once", body = KeyJson),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::BodyRefusals,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn create(
     key: Key,
     State(app): State<AppState>,
@@ -86,6 +110,19 @@ pub async fn create(
 }
 
 /// `DELETE /api/v1/keys/{id}`: revokes a key (it stays listed).
+#[utoipa::path(
+    delete,
+    path = "/keys/{id}",
+    tag = "keys",
+    params(("id" = i64, Path, description = "Key id", minimum = 1)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn revoke(
     key: Key,
     State(app): State<AppState>,

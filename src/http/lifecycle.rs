@@ -22,7 +22,7 @@ pub fn report_id(s: &str) -> Result<ReportId, ApiError> {
 }
 
 /// One entry of a timeline or of the event stream.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventJson {
     pub id: i64,
     /// `created`, `status`, `note`, `support`, `duplicate` or `photo`.
@@ -47,7 +47,7 @@ pub struct EventJson {
 }
 
 /// Where and what the report of an event is (for live maps).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventReportJson {
     pub kind: &'static str,
     pub category: String,
@@ -82,7 +82,7 @@ impl EventJson {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HistoryJson {
     pub report_id: ReportId,
     pub status: &'static str,
@@ -91,6 +91,17 @@ pub struct HistoryJson {
 }
 
 /// `GET /api/v1/reports/{id}/history`: the public timeline, oldest first.
+#[utoipa::path(
+    get,
+    path = "/reports/{id}/history",
+    tag = "lifecycle",
+    params(("id" = i64, Path, description = "Report id", minimum = 1)),
+    responses(
+        (status = 200, description = "The report's public timeline, oldest first", body = HistoryJson),
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn history(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -109,7 +120,7 @@ pub async fn history(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusBody {
     pub status: String,
@@ -118,6 +129,22 @@ pub struct StatusBody {
 }
 
 /// `POST /api/v1/reports/{id}/status` (agent): moves the report on.
+#[utoipa::path(
+    post,
+    path = "/reports/{id}/status",
+    tag = "lifecycle",
+    params(("id" = i64, Path, description = "Report id", minimum = 1)),
+    request_body = StatusBody,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The status change", body = EventJson),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::BodyRefusals,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn change_status(
     key: Key,
     State(app): State<AppState>,
@@ -132,13 +159,29 @@ pub async fn change_status(
     Ok(Json(EventJson::new(&app, &e)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
     pub note: String,
 }
 
 /// `POST /api/v1/reports/{id}/notes` (agent): a public answer.
+#[utoipa::path(
+    post,
+    path = "/reports/{id}/notes",
+    tag = "lifecycle",
+    params(("id" = i64, Path, description = "Report id", minimum = 1)),
+    request_body = NoteBody,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "The note, public in the timeline", body = EventJson),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::BodyRefusals,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn add_note(
     key: Key,
     State(app): State<AppState>,
@@ -151,7 +194,7 @@ pub async fn add_note(
     Ok((StatusCode::CREATED, Json(EventJson::new(&app, &e))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DuplicateBody {
     pub duplicate_of: i64,
@@ -160,6 +203,22 @@ pub struct DuplicateBody {
 }
 
 /// `POST /api/v1/reports/{id}/duplicate` (agent).
+#[utoipa::path(
+    post,
+    path = "/reports/{id}/duplicate",
+    tag = "lifecycle",
+    params(("id" = i64, Path, description = "Report id", minimum = 1)),
+    request_body = DuplicateBody,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The report, closed as a duplicate", body = EventJson),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::BodyRefusals,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn mark_duplicate(
     key: Key,
     State(app): State<AppState>,
@@ -174,13 +233,13 @@ pub async fn mark_duplicate(
     Ok(Json(EventJson::new(&app, &e)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SupportBody {
     pub client_id: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SupportJson {
     pub report_id: ReportId,
     pub supports: u32,
@@ -189,6 +248,23 @@ pub struct SupportJson {
 }
 
 /// `POST /api/v1/reports/{id}/supports` (app): "me too", once per client id.
+#[utoipa::path(
+    post,
+    path = "/reports/{id}/supports",
+    tag = "lifecycle",
+    params(("id" = i64, Path, description = "Report id", minimum = 1)),
+    request_body = SupportBody,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "A new support", body = SupportJson),
+        (status = 200, description = "This client already supports the report", body = SupportJson),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Conflict,
+        crate::http::openapi::BodyRefusals,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn support(
     key: Key,
     State(app): State<AppState>,

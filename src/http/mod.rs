@@ -14,6 +14,7 @@ mod keys;
 mod lifecycle;
 pub mod limits;
 mod open311;
+pub mod openapi;
 mod photos;
 mod privacy;
 mod projects;
@@ -28,11 +29,12 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiQuery, parse_json};
@@ -59,75 +61,75 @@ pub fn serving(app: AppState) -> (Router, Arc<limits::Guard>) {
     let both = (Arc::clone(&app), Arc::clone(&guard));
     let heavy = || from_fn_with_state(both.clone(), limits::heavy_read);
     let geocoding = || from_fn_with_state(both.clone(), limits::geocode);
-    let api = Router::new()
-        .route("/reports", get(reports::list).post(reports::create))
-        .route("/reports/{id}", get(reports::one))
-        .route("/reports/{id}/history", get(lifecycle::history))
-        .route("/reports/{id}/status", post(lifecycle::change_status))
-        .route("/reports/{id}/notes", post(lifecycle::add_note))
-        .route("/reports/{id}/duplicate", post(lifecycle::mark_duplicate))
-        .route("/reports/{id}/supports", post(lifecycle::support))
-        .route(
-            "/reports/{id}/contact",
-            get(privacy::contact).delete(privacy::erase),
-        )
-        .route("/privacy/erasure", post(privacy::erase_resident))
-        .route(
-            "/reports/{id}/photos",
-            get(photos::list)
-                .post(photos::upload)
+    let api = OpenApiRouter::new()
+        .routes(routes!(reports::list, reports::create))
+        .routes(routes!(reports::one))
+        .routes(routes!(lifecycle::history))
+        .routes(routes!(lifecycle::change_status))
+        .routes(routes!(lifecycle::add_note))
+        .routes(routes!(lifecycle::mark_duplicate))
+        .routes(routes!(lifecycle::support))
+        .routes(routes!(privacy::contact, privacy::erase))
+        .routes(routes!(privacy::erase_resident))
+        .routes(
+            routes!(photos::list, photos::upload)
                 .layer(DefaultBodyLimit::max(photos::MAX_UPLOAD_REQUEST_BYTES)),
         )
-        .route("/campaigns", get(campaigns::list).post(campaigns::create))
-        .route("/campaigns/{id}", get(campaigns::one))
-        .route("/campaigns/{id}/close", post(campaigns::close))
-        .route("/events", get(events::stream))
-        .route("/keys", get(keys::list).post(keys::create))
-        .route("/keys/{id}", delete(keys::revoke))
-        .route("/webhooks", get(webhooks::list).post(webhooks::create))
-        .route(
-            "/webhooks/{id}",
-            get(webhooks::one).delete(webhooks::delete),
-        )
-        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
-        .route("/webhooks/{id}/enable", post(webhooks::enable))
-        .route(
-            "/stats/districts",
-            get(stats::districts).route_layer(heavy()),
-        )
-        .route("/stats/series", get(stats::series).route_layer(heavy()))
-        .route("/stats/h3", get(stats::hexagons).route_layer(heavy()))
-        .route("/stats/equity", get(stats::equity).route_layer(heavy()))
-        .route("/export/{file}", get(export::file).route_layer(heavy()))
-        .route("/projects", get(projects::list))
-        .route("/projects/{id}", get(projects::one))
-        .route("/districts", get(districts::list))
-        .route("/districts/at", get(districts::at))
-        .route("/districts/{id}", get(districts::one))
-        .route("/layers", get(districts::layers))
-        .route("/categories", get(reports::categories))
-        .route("/geocode", get(districts::geocode).route_layer(geocoding()))
-        .route(
-            "/geocode/reverse",
-            get(districts::reverse).route_layer(geocoding()),
-        );
-    let router = Router::new()
-        .route("/photos/{name}", get(photos::file))
-        .route("/tiles", get(tiles::catalog))
-        .route("/tiles/{name}", get(tiles::tilejson))
-        .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
+        .routes(routes!(campaigns::list, campaigns::create))
+        .routes(routes!(campaigns::one))
+        .routes(routes!(campaigns::close))
+        .routes(routes!(events::stream))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::one, webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::enable))
+        .routes(routes!(stats::districts).map(|r| r.route_layer(heavy())))
+        .routes(routes!(stats::series).map(|r| r.route_layer(heavy())))
+        .routes(routes!(stats::hexagons).map(|r| r.route_layer(heavy())))
+        .routes(routes!(stats::equity).map(|r| r.route_layer(heavy())))
+        .routes(routes!(export::file).map(|r| r.route_layer(heavy())))
+        .routes(routes!(projects::list))
+        .routes(routes!(projects::one))
+        .routes(routes!(districts::list))
+        .routes(routes!(districts::at))
+        .routes(routes!(districts::one))
+        .routes(routes!(districts::layers))
+        .routes(routes!(reports::categories))
+        .routes(routes!(districts::geocode).map(|r| r.route_layer(geocoding())))
+        .routes(routes!(districts::reverse).map(|r| r.route_layer(geocoding())));
+    let (router, doc) = OpenApiRouter::new()
+        .routes(routes!(photos::file))
+        .routes(routes!(tiles::catalog))
+        .routes(routes!(tiles::tilejson))
+        .routes(routes!(tiles::tile))
         .nest("/api/v1", api)
         .nest("/open311/v2", open311::routes())
         .merge(viewer::routes())
+        .split_for_parts();
+    // Outside the in-flight limit and the deadline: a loaded server still
+    // says it is alive, and still describes itself.
+    let (outside, outside_doc) = OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(openapi_json))
+        .split_for_parts();
+    let mut doc = doc;
+    doc.merge(outside_doc);
+    let doc = OpenApiJson(Arc::from(
+        openapi::complete(doc)
+            .to_json()
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")),
+    ));
+    let outside = outside.with_state(Arc::clone(&app)).layer(Extension(doc));
+    let router = router
         .fallback(not_found)
         .with_state(Arc::clone(&app))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(from_fn_with_state(Arc::clone(&guard), limits::deadline))
         .layer(from_fn_with_state(Arc::clone(&guard), limits::shed))
         .layer(Extension(Arc::clone(&guard)))
-        // Outside the in-flight limit and the deadline: a loaded server
-        // still says it is alive.
-        .route("/health", get(health).with_state(app))
+        .merge(outside)
         .layer(CorsLayer::permissive().max_age(Duration::from_secs(3_600)))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(
@@ -140,14 +142,52 @@ pub fn serving(app: AppState) -> (Router, Arc<limits::Guard>) {
     (router, guard)
 }
 
+/// The service's health, once serving.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct HealthJson {
+    /// Always `ok` when the service answers.
+    status: &'static str,
+    /// Reports in the index.
+    reports: usize,
+    /// Budget projects in the index.
+    projects: usize,
+}
+
+/// Answers 200 once serving, outside the in-flight limit and the request
+/// deadline, so that a loaded server still says it is alive.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "service",
+    responses((status = 200, description = "Serving", body = HealthJson))
+)]
 async fn health(
     axum::extract::State(app): axum::extract::State<AppState>,
-) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({
-        "status": "ok",
-        "reports": app.reports().len(),
-        "projects": app.projects().len(),
-    }))
+) -> axum::Json<HealthJson> {
+    axum::Json(HealthJson {
+        status: "ok",
+        reports: app.reports().len(),
+        projects: app.projects().len(),
+    })
+}
+
+/// The OpenAPI document, serialised once when the router is built.
+#[derive(Clone)]
+struct OpenApiJson(Arc<str>);
+
+/// This document: the OpenAPI 3.1 description of every route, generated
+/// from the handlers as the router is built.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "service",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object))
+)]
+async fn openapi_json(Extension(doc): Extension<OpenApiJson>) -> axum::response::Response {
+    axum::response::IntoResponse::into_response((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        doc.0.to_string(),
+    ))
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

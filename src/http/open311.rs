@@ -47,16 +47,16 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header::{CONTENT_TYPE, HOST};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use time::OffsetDateTime;
 use time::macros::datetime;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use super::{ApiError, AppState};
 use crate::model::{Action, Layer, ReportId};
@@ -84,26 +84,12 @@ const MEDIA_URL_NOTICE: &str = "La photo indiquée par media_url n'a pas été r
 const NEARBY_IN_NOTICE: usize = 5;
 
 /// The Open311 routes, to nest under `/open311/v2`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/{resource}",
-            get(get_resource)
-                .post(post_resource)
-                .fallback(method_not_allowed),
-        )
-        .route(
-            "/services/{resource}",
-            get(one_service).fallback(method_not_allowed),
-        )
-        .route(
-            "/requests/{resource}",
-            get(one_request).fallback(method_not_allowed),
-        )
-        .route(
-            "/tokens/{resource}",
-            get(token).fallback(method_not_allowed),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_resource, post_resource).map(|r| r.fallback(method_not_allowed)))
+        .routes(routes!(one_service).map(|r| r.fallback(method_not_allowed)))
+        .routes(routes!(one_request).map(|r| r.fallback(method_not_allowed)))
+        .routes(routes!(token).map(|r| r.fallback(method_not_allowed)))
         .fallback(unknown_resource)
 }
 
@@ -273,6 +259,33 @@ fn resource(path: Result<Path<String>, PathRejection>) -> Result<(String, Format
 }
 
 /// `GET /open311/v2/{discovery|services|requests|servicerequestupdates}.{fmt}`.
+#[utoipa::path(
+    get,
+    path = "/{resource}",
+    tag = "open311",
+    params(
+        ("resource" = String, Path, description = "discovery, services, requests or servicerequestupdates, with .json or .xml", pattern = "^(discovery|services|requests|servicerequestupdates)\\.(json|xml)$"),
+        ("jurisdiction_id" = Option<String>, Query, description = "Ignored when it is this city"),
+        ("service_request_id" = Option<String>, Query, description = "requests: ids, comma-separated"),
+        ("service_code" = Option<String>, Query, description = "requests: category codes, comma-separated"),
+        ("start_date" = Option<String>, Query, description = "requests: filed at or after (W3C date-time)"),
+        ("end_date" = Option<String>, Query, description = "requests: filed before (W3C date-time)"),
+        ("status" = Option<String>, Query, description = "requests: open or closed"),
+        ("updated_after" = Option<String>, Query, description = "updates: changed after (W3C date-time)"),
+        ("updated_before" = Option<String>, Query, description = "updates: changed before (W3C date-time)"),
+        ("page" = Option<String>, Query, description = "requests: page number, from 1"),
+        ("page_size" = Option<String>, Query, description = "requests: results per page"),
+        ("extensions" = Option<String>, Query, description = "requests: true for civicmap\'s extra fields")
+    ),
+    responses(
+        (status = 200, description = "The document in the asked format", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+        (status = 400, description = "Bad input (the parameter is named)", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 404, description = "No such resource or request", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 405, description = "The resource does not take this method", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 500, description = "A failure inside the server (opaque)", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 503, description = "The server is at a limit (`Retry-After`)", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml")))
+    )
+)]
 async fn get_resource(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -294,6 +307,26 @@ async fn get_resource(
 }
 
 /// `POST /open311/v2/{requests|servicerequestupdates}.{fmt}`.
+#[utoipa::path(
+    post,
+    path = "/{resource}",
+    tag = "open311",
+    params(
+        ("resource" = String, Path, description = "discovery, services, requests or servicerequestupdates, with .json or .xml", pattern = "^(discovery|services|requests|servicerequestupdates)\\.(json|xml)$")
+    ),
+    request_body(content = crate::http::openapi::Open311Form, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 201, description = "Committed: the new request or update", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+        (status = 200, description = "A retry of a request already filed", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+        (status = 400, description = "Bad input (the parameter is named)", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 403, description = "No valid key, or a key that may not do this", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 404, description = "No such resource or request", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 405, description = "The resource does not take this method", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 429, description = "A quota is used up (`Retry-After`)", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 500, description = "A failure inside the server (opaque)", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 503, description = "The server is at a limit (`Retry-After`)", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml")))
+    )
+)]
 async fn post_resource(
     State(app): State<AppState>,
     client: super::limits::Client,
@@ -415,6 +448,21 @@ fn discovery(headers: &HeaderMap) -> Discovery {
 }
 
 /// `GET services/{code}.{fmt}`.
+#[utoipa::path(
+    get,
+    path = "/services/{resource}",
+    tag = "open311",
+    params(
+        ("resource" = String, Path, description = "A service code with .json or .xml")
+    ),
+    responses(
+        (status = 200, description = "The service definition", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+        (status = 404, description = "No such resource or request", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 405, description = "The resource does not take this method", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 500, description = "A failure inside the server (opaque)", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 503, description = "The server is at a limit (`Retry-After`)", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml")))
+    )
+)]
 async fn one_service(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -428,6 +476,20 @@ async fn one_service(
 
 /// `GET tokens/{token}.{fmt}`: every service is realtime, so no token was
 /// ever issued and none is known.
+#[utoipa::path(
+    get,
+    path = "/tokens/{resource}",
+    tag = "open311",
+    params(
+        ("resource" = String, Path, description = "A token with .json or .xml")
+    ),
+    responses(
+        (status = 404, description = "No such resource or request", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 405, description = "The resource does not take this method", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 500, description = "A failure inside the server (opaque)", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 503, description = "The server is at a limit (`Retry-After`)", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml")))
+    )
+)]
 async fn token(path: Result<Path<String>, PathRejection>) -> Refusal {
     match resource(path) {
         Ok((_, format)) => Refusal::not_found(
@@ -542,6 +604,24 @@ async fn list_requests(app: &App, format: Format, query: &[u8]) -> Answer {
 }
 
 /// `GET requests/{id}.{fmt}`.
+#[utoipa::path(
+    get,
+    path = "/requests/{resource}",
+    tag = "open311",
+    params(
+        ("resource" = String, Path, description = "A request id with .json or .xml"),
+        ("jurisdiction_id" = Option<String>, Query, description = "Ignored when it is this city"),
+        ("extensions" = Option<String>, Query, description = "true for civicmap\'s extra fields")
+    ),
+    responses(
+        (status = 200, description = "The request, as a list of one", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+        (status = 400, description = "Bad input (the parameter is named)", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 404, description = "No such resource or request", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 405, description = "The resource does not take this method", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 500, description = "A failure inside the server (opaque)", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml"))),
+        (status = 503, description = "The server is at a limit (`Retry-After`)", content((crate::http::openapi::Open311Refusal = "application/json"), (String = "text/xml")))
+    )
+)]
 async fn one_request(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,

@@ -35,7 +35,7 @@ pub const MAX_UPLOAD_REQUEST_BYTES: usize = MAX_PHOTOS_PER_REPORT * 10 * 1024 * 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// One photo of a report.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PhotoJson {
     pub id: i64,
     /// The display rendition (long side ≤ 800 px).
@@ -69,14 +69,14 @@ fn photo_url(p: &PhotoInfo, variant: Variant) -> String {
 }
 
 /// The photos of a report.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PhotosJson {
     pub report_id: ReportId,
     pub photos: Vec<PhotoJson>,
 }
 
 /// `GET /api/v1/reports/{id}` with the report's photos.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReportWithPhotosJson {
     #[serde(flatten)]
     pub report: ReportJson,
@@ -103,6 +103,35 @@ impl ReportWithPhotosJson {
 }
 
 /// `POST /api/v1/reports/{id}/photos` (app or agent).
+/// The multipart form of a photo upload.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct PhotoUpload {
+    /// JPEG, PNG or WebP; repeat the field for several photos. Each is
+    /// decoded and re-encoded: metadata (EXIF, GPS) never survives.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    photo: Vec<Vec<u8>>,
+    /// `true` for a photo of the place after the city's work.
+    after_treatment: Option<bool>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/reports/{id}/photos",
+    tag = "photos",
+    params(("id" = i64, Path, description = "Report id", minimum = 1)),
+    request_body(content = PhotoUpload, content_type = "multipart/form-data"),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "Stored, sanitised (re-encoded, metadata dropped)", body = PhotosJson),
+        (status = 200, description = "The same photo was already attached", body = PhotosJson),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::BodyRefusals,
+        crate::http::openapi::TooMany,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn upload(
     key: Key,
     client: super::limits::Client,
@@ -207,6 +236,17 @@ fn multipart_error(e: MultipartError) -> ApiError {
 }
 
 /// `GET /api/v1/reports/{id}/photos`: public.
+#[utoipa::path(
+    get,
+    path = "/reports/{id}/photos",
+    tag = "photos",
+    params(("id" = i64, Path, description = "Report id", minimum = 1)),
+    responses(
+        (status = 200, description = "The report's photos", body = PhotosJson),
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -223,6 +263,17 @@ pub async fn list(
 }
 
 /// `GET /photos/{name}`: a photo file.
+#[utoipa::path(
+    get,
+    path = "/photos/{name}",
+    tag = "photos",
+    params(("name" = String, Path, description = "A photo file name from a report's photo list")),
+    responses(
+        (status = 200, description = "The sanitised photo", content_type = "image/jpeg", body = Vec<u8>),
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn file(
     State(app): State<AppState>,
     Path(name): Path<String>,

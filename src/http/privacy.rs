@@ -16,7 +16,7 @@ use crate::service::from_unix_ms;
 use crate::service::privacy::ContactStatus;
 
 /// One recorded erasure (never the value).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErasureJson {
     pub at: String,
     /// `request` or `retention`.
@@ -26,7 +26,7 @@ pub struct ErasureJson {
     pub by: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ContactJson {
     pub report_id: ReportId,
     /// Whether the store still holds a contact for the report.
@@ -59,6 +59,19 @@ impl ContactJson {
 
 /// `GET /api/v1/reports/{id}/contact` (agent, admin): whether a contact is
 /// held and its erasures.
+#[utoipa::path(
+    get,
+    path = "/reports/{id}/contact",
+    tag = "privacy",
+    params(("id" = i64, Path, description = "Report id", minimum = 1)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Whether a contact is held and its erasures, never the contact itself", body = ContactJson),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn contact(
     key: Key,
     State(app): State<AppState>,
@@ -69,6 +82,19 @@ pub async fn contact(
 
 /// `DELETE /api/v1/reports/{id}/contact` (agent, admin): erases it; 200
 /// also when there was nothing left to erase (`"erased": false`).
+#[utoipa::path(
+    delete,
+    path = "/reports/{id}/contact",
+    tag = "privacy",
+    params(("id" = i64, Path, description = "Report id", minimum = 1)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The contact is erased (idempotent); the report stays, anonymous", body = ContactJson),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn erase(
     key: Key,
     State(app): State<AppState>,
@@ -94,13 +120,13 @@ async fn answer(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErasureBody {
     pub contact: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErasureAnswer {
     /// Reports whose contact was erased by this request.
     pub erased: usize,
@@ -109,6 +135,19 @@ pub struct ErasureAnswer {
 
 /// `POST /api/v1/privacy/erasure` (admin): `{"contact"}` is erased from
 /// every report holding it.
+#[utoipa::path(
+    post,
+    path = "/privacy/erasure",
+    tag = "privacy",
+    request_body = ErasureBody,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Every report filed with this contact is now anonymous", body = ErasureAnswer),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::BodyRefusals,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn erase_resident(
     key: Key,
     State(app): State<AppState>,

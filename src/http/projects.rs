@@ -9,7 +9,8 @@ use super::reports::{bbox_param, parse_district, parse_limit};
 use super::{ApiError, ApiQuery, AppState};
 use crate::spatial::ProjectFilter;
 
-#[derive(Debug, Deserialize, Serialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectQuery {
     pub bbox: Option<String>,
@@ -22,6 +23,17 @@ pub struct ProjectQuery {
     pub cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects",
+    tag = "projects",
+    params(ProjectQuery),
+    responses(
+        (status = 200, description = "A page of budget projects", body = PageJson<ProjectJson>),
+        crate::http::openapi::Invalid,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     ApiQuery(q): ApiQuery<ProjectQuery>,
@@ -88,6 +100,17 @@ pub fn project_filter(app: &AppState, q: &ProjectQuery) -> Result<ProjectFilter,
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{id}",
+    tag = "projects",
+    params(("id" = i64, Path, description = "Project id", minimum = 1)),
+    responses(
+        (status = 200, description = "The project", body = ProjectJson),
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn one(
     State(app): State<AppState>,
     Path(id): Path<String>,

@@ -15,6 +15,21 @@ use crate::model::{Envelope, Kind, Layer, Status};
 use crate::service::{App, NewReport, unix_ms};
 use crate::spatial::ReportFilter;
 
+#[utoipa::path(
+    post,
+    path = "/reports",
+    tag = "reports",
+    request_body = NewReportBody,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "Committed: the stored report, where it is, and open reports of the same category nearby", body = CreatedJson, headers(("Location" = String, description = "The report's URL"))),
+        (status = 200, description = "A retry: the report already filed with this client_id", body = CreatedJson, headers(("Location" = String, description = "The report's URL"))),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::BodyRefusals,
+        crate::http::openapi::TooMany,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn create(
     key: super::auth::Key,
     client: super::limits::Client,
@@ -59,6 +74,17 @@ pub async fn create(
     Ok((status, headers, Json(json)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/reports/{id}",
+    tag = "reports",
+    params(("id" = i64, Path, description = "Report id", minimum = 1)),
+    responses(
+        (status = 200, description = "The report and its photos", body = super::photos::ReportWithPhotosJson),
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn one(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -79,7 +105,8 @@ pub async fn one(
 }
 
 /// Query of `GET /api/v1/reports`.
-#[derive(Debug, Deserialize, Serialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub bbox: Option<String>,
@@ -234,6 +261,17 @@ pub fn report_filter(app: &AppState, q: &ListQuery) -> Result<ReportFilter, ApiE
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/reports",
+    tag = "reports",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of reports, newest first", body = PageJson<ReportJson>),
+        crate::http::openapi::Invalid,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
@@ -269,13 +307,13 @@ pub async fn list(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SubcategoryJson {
     code: String,
     label: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CategoryJson {
     code: String,
     label: String,
@@ -283,6 +321,15 @@ pub struct CategoryJson {
 }
 
 /// The DansMaRue taxonomy, for app pickers.
+#[utoipa::path(
+    get,
+    path = "/categories",
+    tag = "reports",
+    responses(
+        (status = 200, description = "The DansMaRue taxonomy", body = Vec<CategoryJson>),
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn categories(State(app): State<AppState>) -> Json<Vec<CategoryJson>> {
     Json(
         app.taxonomy

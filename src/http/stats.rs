@@ -49,7 +49,8 @@ impl FromRequestParts<AppState> for Viewer {
 
 /// Query of every statistics route; each route refuses the parameters it
 /// does not use.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StatsQuery {
     layer: Option<String>,
@@ -350,6 +351,20 @@ fn with(mut row: Value, extra: Value) -> Value {
 }
 
 /// `GET /api/v1/stats/districts?layer=…`
+#[utoipa::path(
+    get,
+    path = "/stats/districts",
+    tag = "statistics",
+    params(StatsQuery, ("Accept" = Option<String>, Header, description = "`text/csv` for CSV (or `?format=csv`)")),
+    security((), ("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Indicators per district of a layer (k-anonymous unless the key is an analyst's)", content((Object = "application/json"), (String = "text/csv"))),
+        crate::http::openapi::BadKey,
+        crate::http::openapi::Invalid,
+        crate::http::openapi::TooMany,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn districts(
     State(app): State<AppState>,
     viewer: Viewer,
@@ -410,6 +425,20 @@ pub async fn districts(
 }
 
 /// `GET /api/v1/stats/series?interval=day|week|month`
+#[utoipa::path(
+    get,
+    path = "/stats/series",
+    tag = "statistics",
+    params(StatsQuery, ("Accept" = Option<String>, Header, description = "`text/csv` for CSV (or `?format=csv`)")),
+    security((), ("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Indicators by day, week or month, citywide or for one district", content((Object = "application/json"), (String = "text/csv"))),
+        crate::http::openapi::BadKey,
+        crate::http::openapi::Invalid,
+        crate::http::openapi::TooMany,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn series(
     State(app): State<AppState>,
     viewer: Viewer,
@@ -457,6 +486,20 @@ pub async fn series(
 }
 
 /// `GET /api/v1/stats/h3?res=…`
+#[utoipa::path(
+    get,
+    path = "/stats/h3",
+    tag = "statistics",
+    params(StatsQuery, ("Accept" = Option<String>, Header, description = "`text/csv` for CSV (or `?format=csv`)")),
+    security((), ("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Counts per H3 hexagon over a bbox or a district, rolled up below k", content((Object = "application/json"), (String = "text/csv"), (Object = "application/geo+json"))),
+        crate::http::openapi::BadKey,
+        crate::http::openapi::Invalid,
+        crate::http::openapi::TooMany,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn hexagons(
     State(app): State<AppState>,
     viewer: Viewer,
@@ -534,7 +577,7 @@ fn boundary(cell: u64) -> Option<Vec<[f64; 2]>> {
     Some(ring)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct EditionJson {
     edition: i32,
     projects: u64,
@@ -549,6 +592,20 @@ struct EditionJson {
 }
 
 /// `GET /api/v1/stats/equity`
+#[utoipa::path(
+    get,
+    path = "/stats/equity",
+    tag = "statistics",
+    params(StatsQuery, ("Accept" = Option<String>, Header, description = "`text/csv` for CSV (or `?format=csv`)")),
+    security((), ("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Working-class districts against the rest, budget shares per edition, participation by IRIS profile", content((Object = "application/json"), (String = "text/csv"))),
+        crate::http::openapi::BadKey,
+        crate::http::openapi::Invalid,
+        crate::http::openapi::TooMany,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn equity(
     State(app): State<AppState>,
     viewer: Viewer,

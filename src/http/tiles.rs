@@ -21,7 +21,8 @@ use crate::tiles::{TileId, TileLayer, TileQuery, layer_fields};
 
 /// Query of tiles and TileJSON: report filters (as `GET /reports`), the
 /// district layer drawn, and the date of its perimeters.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TileParams {
     pub kind: Option<String>,
@@ -98,6 +99,20 @@ fn tile_query(
 }
 
 /// `GET /tiles/{layers}/{z}/{x}/{y}.mvt`
+#[utoipa::path(
+    get,
+    path = "/tiles/{layers}/{z}/{x}/{y}",
+    tag = "tiles",
+    params(("layers" = String, Path, description = "reports, projects, districts, hexagons, joined by commas"), ("z" = u32, Path, description = "Zoom"), ("x" = u32, Path, description = "Column"), ("y" = String, Path, description = "Row, with .mvt or .pbf"), TileParams, ("If-None-Match" = Option<String>, Header, description = "An ETag of this tile")),
+    responses(
+        (status = 200, description = "A Mapbox Vector Tile", content_type = "application/vnd.mapbox-vector-tile", body = Vec<u8>, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 204, description = "Nothing in this tile"),
+        (status = 304, description = "Not modified since the given ETag"),
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Invalid,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn tile(
     State(app): State<AppState>,
     Path((layers, z, x, y)): Path<(String, String, String, String)>,
@@ -187,6 +202,18 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 }
 
 /// `GET /tiles/{layers}.json`: TileJSON 3.0.0.
+#[utoipa::path(
+    get,
+    path = "/tiles/{name}",
+    tag = "tiles",
+    params(("name" = String, Path, description = "Layers joined by commas, with .json: reports.json, reports,projects.json"), TileParams),
+    responses(
+        (status = 200, description = "TileJSON 3.0", body = Object),
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Invalid,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn tilejson(
     State(app): State<AppState>,
     Path(name): Path<String>,
@@ -281,6 +308,15 @@ fn layer_description(id: &str) -> &'static str {
 }
 
 /// `GET /tiles`: the catalog of tile sets.
+#[utoipa::path(
+    get,
+    path = "/tiles",
+    tag = "tiles",
+    responses(
+        (status = 200, description = "The tile layers and their TileJSON URLs", body = Object),
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn catalog(State(app): State<AppState>, headers: HeaderMap) -> axum::Json<Json> {
     let origin = origin(&headers);
     let settings = app.tiles.settings;

@@ -14,13 +14,13 @@
 
 use std::path::{Path, PathBuf};
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{self, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{ApiError, AppState};
 use crate::config::{Config, DEFAULT_MAPLIBRE_URL};
@@ -63,11 +63,11 @@ const MAPLIBRE_CSS_SRI: &str =
 const VENDOR_MAX_AGE_S: u32 = 3_600;
 
 /// The viewer's routes, merged into the API router.
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(page))
-        .route("/viewer/{file}", get(asset))
-        .route("/viewer/vendor/{file}", get(vendor))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(page))
+        .routes(routes!(asset))
+        .routes(routes!(vendor))
 }
 
 /// Checks a `--maplibre-url` value: an `http(s)://` URL or a path on this
@@ -170,6 +170,15 @@ fn content_security_policy(config: &Config) -> String {
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "viewer",
+    responses(
+        (status = 200, description = "The map page (MapLibre GL over the vector tiles)", content_type = "text/html", body = String),
+        crate::http::openapi::Refusals
+    )
+)]
 async fn page(State(app): State<AppState>) -> Response {
     let csp = content_security_policy(&app.config);
     let mut resp = (
@@ -188,6 +197,17 @@ async fn page(State(app): State<AppState>) -> Response {
     resp
 }
 
+#[utoipa::path(
+    get,
+    path = "/viewer/{file}",
+    tag = "viewer",
+    params(("file" = String, Path, description = "A file of the viewer: its script, style sheet or map style")),
+    responses(
+        (status = 200, description = "The file", content((String = "application/javascript"), (String = "text/css"), (Object = "application/json"))),
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Refusals
+    )
+)]
 async fn asset(file: Result<extract::Path<String>, PathRejection>) -> Result<Response, ApiError> {
     let name = file.map(|p| p.0).unwrap_or_default();
     let Some((_, content_type, bytes)) = ASSETS.iter().find(|(n, _, _)| *n == name) else {
@@ -223,6 +243,17 @@ fn content_type_of(name: &str) -> &'static str {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/viewer/vendor/{file}",
+    tag = "viewer",
+    params(("file" = String, Path, description = "A file of the local MapLibre GL directory (`--maplibre-dir`)")),
+    responses(
+        (status = 200, description = "The file", content((String = "application/javascript"), (String = "text/css"))),
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Refusals
+    )
+)]
 async fn vendor(
     State(app): State<AppState>,
     file: Result<extract::Path<String>, PathRejection>,

@@ -23,7 +23,7 @@ pub fn render(app: &App, e: &PublicEvent) -> Vec<u8> {
     serde_json::to_vec(&EventJson::new(app, e)).unwrap_or_default()
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveryJson {
     pub event_id: i64,
     /// `delivered` or `failed` (every attempt failed; the webhook moved on).
@@ -52,7 +52,7 @@ impl DeliveryJson {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WebhookJson {
     pub id: i64,
     pub name: String,
@@ -144,7 +144,7 @@ impl WebhookJson {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhookBody {
     pub url: String,
@@ -168,12 +168,12 @@ pub struct NewWebhookBody {
     pub kinds: Option<Vec<String>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WebhooksJson {
     pub items: Vec<WebhookJson>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveriesJson {
     pub webhook_id: i64,
     /// Newest first.
@@ -188,6 +188,19 @@ fn webhook_id(s: &str) -> Result<i64, ApiError> {
 }
 
 /// `POST /api/v1/webhooks`: 201 with the secret, shown once.
+#[utoipa::path(
+    post,
+    path = "/webhooks",
+    tag = "webhooks",
+    request_body = NewWebhookBody,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "The webhook, with its signing secret shown this once", body = WebhookJson),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::BodyRefusals,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn create(
     key: Key,
     State(app): State<AppState>,
@@ -211,6 +224,17 @@ pub async fn create(
 }
 
 /// `GET /api/v1/webhooks`: an admin sees all, an agent its key's.
+#[utoipa::path(
+    get,
+    path = "/webhooks",
+    tag = "webhooks",
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The webhooks", body = WebhooksJson),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn list(key: Key, State(app): State<AppState>) -> Result<Json<WebhooksJson>, ApiError> {
     let caller = key.may(Action::ManageWebhooks)?;
     let items = app
@@ -223,6 +247,19 @@ pub async fn list(key: Key, State(app): State<AppState>) -> Result<Json<Webhooks
 }
 
 /// `GET /api/v1/webhooks/{id}`, with its last delivery.
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = i64, Path, description = "Webhook id", minimum = 1)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The webhook", body = WebhookJson),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn one(
     key: Key,
     State(app): State<AppState>,
@@ -237,6 +274,19 @@ pub async fn one(
 
 /// `GET /api/v1/webhooks/{id}/deliveries`: the last deliveries, newest
 /// first.
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}/deliveries",
+    tag = "webhooks",
+    params(("id" = i64, Path, description = "Webhook id", minimum = 1)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The latest deliveries and their outcomes", body = DeliveriesJson),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn deliveries(
     key: Key,
     State(app): State<AppState>,
@@ -254,6 +304,19 @@ pub async fn deliveries(
 
 /// `POST /api/v1/webhooks/{id}/enable`: delivers again with a webhook
 /// disabled after failed events, from where it stopped.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{id}/enable",
+    tag = "webhooks",
+    params(("id" = i64, Path, description = "Webhook id", minimum = 1)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The webhook, delivering again", body = WebhookJson),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn enable(
     key: Key,
     State(app): State<AppState>,
@@ -266,6 +329,19 @@ pub async fn enable(
 
 /// `DELETE /api/v1/webhooks/{id}`: deactivates it (it stays listed); no
 /// delivery starts after the 204.
+#[utoipa::path(
+    delete,
+    path = "/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = i64, Path, description = "Webhook id", minimum = 1)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        crate::http::openapi::KeyRefusals,
+        crate::http::openapi::NotFound,
+        crate::http::openapi::Refusals
+    )
+)]
 pub async fn delete(
     key: Key,
     State(app): State<AppState>,
