@@ -81,7 +81,11 @@ pub fn serving(app: AppState) -> (Router, Arc<limits::Guard>) {
         .route("/campaigns", get(campaigns::list).post(campaigns::create))
         .route("/campaigns/{id}", get(campaigns::one))
         .route("/campaigns/{id}/close", post(campaigns::close))
-        .route("/events", get(events::stream))
+        .route(
+            "/events",
+            get(events::stream)
+                .route_layer(from_fn_with_state(Arc::clone(&guard), limits::event_stream)),
+        )
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{id}", delete(keys::revoke))
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
