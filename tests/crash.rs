@@ -192,7 +192,7 @@ fn every_acknowledged_report_survives_repeated_sigkills_and_the_index_agrees_wit
         let mut listed = Vec::new();
         let mut url = format!("{base}/api/v1/reports?limit=1000");
         loop {
-            let page: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+            let page = get_json(&http, &url).await;
             listed.extend(
                 page["items"]
                     .as_array()
@@ -308,14 +308,14 @@ fn on_sigterm_requests_in_flight_complete_event_streams_end_and_every_201_is_sto
 const SEED: u64 = 0x00C1_71C0_0006;
 
 /// Kill-and-restart rounds of the status change and photo tests.
-const LIFECYCLE_ROUNDS: usize = 4;
+const LIFECYCLE_ROUNDS: usize = 8;
 /// Agents changing statuses at once, each over reports of its own (so a
 /// change is never refused because another agent moved the report).
 const AGENTS: usize = 6;
 /// Reports each agent moves through the workflow.
 const REPORTS_PER_AGENT: usize = 4;
 /// Acknowledged status changes in a round before the kill: drawn from here.
-const KILL_AFTER_CHANGES: std::ops::Range<usize> = 20..120;
+const KILL_AFTER_CHANGES: std::ops::Range<usize> = 20..150;
 /// Reports of the status change test are filed around this point (within
 /// ~100 m: one or two z16 tiles).
 const CHANGE_AREA: (f64, f64) = (2.3545, 48.8570);
@@ -395,15 +395,11 @@ fn spawn_agents(
                         .json(&json!({"status": change.status, "note": change.note}))
                         .send()
                         .await;
-                    let answered = match sent {
-                        Ok(r) if r.status().is_success() => r.json::<Value>().await.is_ok(),
-                        // Each agent moves its own reports along the
-                        // workflow: nothing is refused.
-                        Ok(r) => panic!("change {change:?} refused: {}", r.status()),
-                        Err(_) => false,
-                    };
+                    // Each agent moves its own reports along the workflow:
+                    // nothing is refused.
+                    let answered = answer(sent, &format!("{change:?}")).await;
                     let mut c = changes.lock().await;
-                    if !answered {
+                    if answered.is_none() {
                         c.in_flight.push(change);
                         return;
                     }
@@ -418,14 +414,45 @@ fn spawn_agents(
         .collect()
 }
 
-/// Waits until `acked` reaches `at` (while the clients still run), then
-/// SIGKILLs the server and waits for the clients to stop.
-async fn kill_after(
+/// The JSON answer of a request sent while the server may be killed:
+/// `None` when no whole answer came (in flight at the kill: it may or may
+/// not have committed). A refusal fails the test.
+async fn answer(sent: reqwest::Result<reqwest::Response>, what: &str) -> Option<Value> {
+    match sent {
+        Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
+        Ok(r) => panic!("{what} refused: {}", r.status()),
+        Err(_) => None,
+    }
+}
+
+/// The JSON body of a GET.
+async fn get_json(http: &reqwest::Client, url: &str) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// A GET answered 200.
+async fn get_ok(http: &reqwest::Client, url: &str) -> reqwest::Response {
+    let r = http.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 200, "GET {url}");
+    r
+}
+
+/// One round: clients spawned over `state` (shared with them meanwhile)
+/// until `at` of their requests are acknowledged, then SIGKILL; the
+/// clients stop at their first failed request, and `state` is the test's
+/// again.
+async fn run_until_killed<S: Default + std::fmt::Debug>(
     server: &mut std::process::Child,
-    acked: &AtomicUsize,
+    state: &mut S,
     at: usize,
-    clients: Vec<tokio::task::JoinHandle<()>>,
+    spawn: impl FnOnce(
+        &Arc<tokio::sync::Mutex<S>>,
+        &Arc<AtomicUsize>,
+    ) -> Vec<tokio::task::JoinHandle<()>>,
 ) {
+    let acked = Arc::new(AtomicUsize::new(0));
+    let shared = Arc::new(tokio::sync::Mutex::new(std::mem::take(state)));
+    let clients = spawn(&shared, &acked);
     while acked.load(Ordering::Relaxed) < at {
         assert!(
             !clients.iter().all(|c| c.is_finished()),
@@ -438,16 +465,12 @@ async fn kill_after(
     for c in clients {
         c.await.unwrap();
     }
+    *state = Arc::try_unwrap(shared).unwrap().into_inner();
 }
 
 /// The status events (status, note) of a report's public history.
 async fn status_history(http: &reqwest::Client, base: &str, id: i64) -> Vec<(String, String)> {
-    let r = http
-        .get(format!("{base}/api/v1/reports/{id}/history"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "history of {id}");
+    let r = get_ok(http, &format!("{base}/api/v1/reports/{id}/history")).await;
     let history: Value = r.json().await.unwrap();
     history["events"]
         .as_array()
@@ -501,14 +524,7 @@ async fn assert_changes_survived(
             "report {id}: the stored history is not the acknowledged one \
              (in flight at the kill: {pending:?})"
         );
-        let report: Value = http
-            .get(format!("{base}/api/v1/reports/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let report = get_json(http, &format!("{base}/api/v1/reports/{id}")).await;
         assert_eq!(report["status"], changes.status_of(id), "report {id}");
     }
 
@@ -518,16 +534,11 @@ async fn assert_changes_survived(
     for &id in positions.keys() {
         *expected.entry(changes.status_of(id)).or_default() += 1;
     }
-    let stats: Value = admin
-        .get(format!(
-            "{base}/api/v1/stats/districts?layer=arrondissement"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = get_json(
+        admin,
+        &format!("{base}/api/v1/stats/districts?layer=arrondissement"),
+    )
+    .await;
     let by_status = stats["city"]["by_status"].as_object().unwrap();
     for (status, n) in by_status {
         assert_eq!(
@@ -544,12 +555,7 @@ async fn assert_changes_survived(
         .collect();
     let mut drawn: BTreeMap<i64, String> = BTreeMap::new();
     for (x, y) in tiles {
-        let r = http
-            .get(format!("{base}/tiles/reports/16/{x}/{y}.mvt"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "tile 16/{x}/{y}");
+        let r = get_ok(http, &format!("{base}/tiles/reports/16/{x}/{y}.mvt")).await;
         let bytes = r.bytes().await.unwrap();
         for f in support_mvt::layer(&support_mvt::decode(&bytes), "reports")
             .features
@@ -619,12 +625,11 @@ fn every_acknowledged_status_change_survives_repeated_sigkills_and_memory_agrees
                 server.wait().unwrap();
                 break;
             }
-            let acked = Arc::new(AtomicUsize::new(0));
-            let changes_shared = Arc::new(tokio::sync::Mutex::new(std::mem::take(&mut changes)));
-            let agents = spawn_agents(&agent, &base, round, &reports, &changes_shared, &acked);
             let at = rng.random_range(KILL_AFTER_CHANGES);
-            kill_after(&mut server, &acked, at, agents).await;
-            changes = Arc::try_unwrap(changes_shared).unwrap().into_inner();
+            run_until_killed(&mut server, &mut changes, at, |shared, acked| {
+                spawn_agents(&agent, &base, round, &reports, shared, acked)
+            })
+            .await;
         }
         let acknowledged: usize = changes.history.values().map(Vec::len).sum();
         assert!(acknowledged >= KILL_AFTER_CHANGES.start * LIFECYCLE_ROUNDS);
@@ -634,7 +639,7 @@ fn every_acknowledged_status_change_survives_repeated_sigkills_and_memory_agrees
 /// Clients uploading photos at once, each to reports of its own.
 const UPLOADERS: usize = 4;
 /// Acknowledged uploads in a round before the kill: drawn from here.
-const KILL_AFTER_UPLOADS: std::ops::Range<usize> = 6..24;
+const KILL_AFTER_UPLOADS: std::ops::Range<usize> = 6..30;
 
 /// A photo the server acknowledged: its display and full-size URLs.
 type PhotoUrls = (String, String);
@@ -712,11 +717,7 @@ fn spawn_uploaders(
                         )]))
                         .send()
                         .await;
-                    let body = match sent {
-                        Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
-                        Ok(r) => panic!("upload to {id} refused: {}", r.status()),
-                        Err(_) => None,
-                    };
+                    let body = answer(sent, &format!("upload to {id}")).await;
                     let mut p = photos.lock().await;
                     let Some(body) = body else {
                         p.in_flight.push(id);
@@ -768,12 +769,7 @@ async fn assert_photos_survived(
     let in_flight = std::mem::take(&mut photos.in_flight);
     let mut served = BTreeSet::new();
     for (&id, held) in &mut photos.held {
-        let r = http
-            .get(format!("{base}/api/v1/reports/{id}/photos"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "photos of {id}");
+        let r = get_ok(http, &format!("{base}/api/v1/reports/{id}/photos")).await;
         let listed: BTreeMap<i64, PhotoUrls> = r.json::<Value>().await.unwrap()["photos"]
             .as_array()
             .unwrap()
@@ -794,8 +790,7 @@ async fn assert_photos_survived(
             "report {id}: {extra} photos never acknowledged ({sent} in flight)"
         );
         for (photo, (display, full)) in listed {
-            let body = http.get(format!("{base}{full}")).send().await.unwrap();
-            assert_eq!(body.status(), 200, "{full}");
+            let body = get_ok(http, &format!("{base}{full}")).await;
             let bytes = body.bytes().await.unwrap();
             let name = full.rsplit('/').next().unwrap();
             let digest = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
@@ -804,8 +799,7 @@ async fn assert_photos_survived(
                 photo_hash(name),
                 "{full} is not whole"
             );
-            let body = http.get(format!("{base}{display}")).send().await.unwrap();
-            assert_eq!(body.status(), 200, "{display}");
+            let body = get_ok(http, &format!("{base}{display}")).await;
             let bytes = body.bytes().await.unwrap();
             image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg)
                 .unwrap_or_else(|e| panic!("{display} is not whole: {e}"));
@@ -850,12 +844,11 @@ fn every_acknowledged_photo_survives_repeated_sigkills_whole_and_no_partial_file
                 server.wait().unwrap();
                 break;
             }
-            let acked = Arc::new(AtomicUsize::new(0));
-            let shared = Arc::new(tokio::sync::Mutex::new(std::mem::take(&mut photos)));
-            let uploaders = spawn_uploaders(&http, &base, round, &shared, &acked);
             let at = rng.random_range(KILL_AFTER_UPLOADS);
-            kill_after(&mut server, &acked, at, uploaders).await;
-            photos = Arc::try_unwrap(shared).unwrap().into_inner();
+            run_until_killed(&mut server, &mut photos, at, |shared, acked| {
+                spawn_uploaders(&http, &base, round, shared, acked)
+            })
+            .await;
             // What a kill during a file's write leaves: a temporary file
             // holding part of a photo, never renamed.
             let partial = distinct_photo(u32::MAX);
