@@ -320,6 +320,188 @@ pub struct Limits {
     /// After SIGTERM, how long in-flight requests have to complete before
     /// the process exits anyway.
     pub shutdown_grace: Duration,
+    /// Event streams open at once, in all (503 beyond) and from one client
+    /// address (429 beyond); 0: no limit.
+    pub max_event_streams: usize,
+    pub max_event_streams_per_address: usize,
+    /// Bounds of a polygon a client sends (campaign perimeters, webhook
+    /// areas): positions over all its rings, and rings over all its polygons.
+    pub polygon: PolygonBounds,
+}
+
+/// Bounds of a client's GeoJSON Polygon or MultiPolygon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolygonBounds {
+    /// Positions over every ring (a closed ring repeats its first one).
+    pub max_vertices: usize,
+    /// Rings (exteriors and holes) over every polygon.
+    pub max_rings: usize,
+}
+
+/// Default positions of a client's polygon.
+pub const DEFAULT_MAX_POLYGON_VERTICES: usize = 10_000;
+/// Default rings of a client's polygon.
+pub const DEFAULT_MAX_POLYGON_RINGS: usize = 100;
+
+/// A refusal (as [`Denied`] is): a client's polygon passes a bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolygonTooLarge {
+    Vertices { found: usize, max: usize },
+    Rings { found: usize, max: usize },
+}
+
+impl std::fmt::Display for PolygonTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (found, what, max) = match *self {
+            Self::Vertices { found, max } => (found, "positions", max),
+            Self::Rings { found, max } => (found, "rings", max),
+        };
+        write!(
+            f,
+            "{found} {what}, at most {max} are accepted: simplify the polygon"
+        )
+    }
+}
+
+impl PolygonBounds {
+    /// Checks a polygon given as its rings' lengths (positions per ring).
+    ///
+    /// # Errors
+    /// [`PolygonTooLarge`] naming the bound passed.
+    pub fn check(
+        &self,
+        ring_lengths: impl IntoIterator<Item = usize>,
+    ) -> Result<(), PolygonTooLarge> {
+        let (mut rings, mut vertices) = (0_usize, 0_usize);
+        for n in ring_lengths {
+            rings += 1;
+            vertices = vertices.saturating_add(n);
+        }
+        if rings > self.max_rings {
+            return Err(PolygonTooLarge::Rings {
+                found: rings,
+                max: self.max_rings,
+            });
+        }
+        if vertices > self.max_vertices {
+            return Err(PolygonTooLarge::Vertices {
+                found: vertices,
+                max: self.max_vertices,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Default event streams open at once (each holds a connection and a
+/// broadcast receiver).
+pub const DEFAULT_MAX_EVENT_STREAMS: usize = 1_000;
+/// Default event streams open at once from one client address (a few tabs
+/// of a back office).
+pub const DEFAULT_MAX_EVENT_STREAMS_PER_ADDRESS: usize = 8;
+
+/// The event streams open at once, in all and per client address. A place
+/// is taken by [`OpenStreams::open`] and given back when its
+/// [`StreamPlace`] is dropped (the body stream holds it).
+#[derive(Debug)]
+pub struct OpenStreams {
+    max_total: usize,
+    max_per_address: usize,
+    /// Streams open, and those of each address that has one.
+    open: Mutex<(usize, HashMap<AddrKey, usize>)>,
+}
+
+/// Why a new stream is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamRefused {
+    /// The server holds its maximum of streams.
+    Total { max: usize },
+    /// The client address holds its maximum.
+    PerAddress { max: usize },
+}
+
+/// One open stream's place; dropping it frees the place.
+#[derive(Debug)]
+pub struct StreamPlace {
+    streams: std::sync::Arc<OpenStreams>,
+    address: Option<AddrKey>,
+}
+
+impl OpenStreams {
+    /// Counts streams up to these maxima (0: no limit).
+    #[must_use]
+    pub fn new(max_total: usize, max_per_address: usize) -> Self {
+        Self {
+            max_total,
+            max_per_address,
+            open: Mutex::new((0, HashMap::new())),
+        }
+    }
+
+    /// Takes a place for a stream of `address` (`None`: unknown, counted in
+    /// the total only).
+    ///
+    /// # Errors
+    /// [`StreamRefused`] when the total or the address's streams are at
+    /// their maximum; nothing is taken then.
+    pub fn open(
+        self: &std::sync::Arc<Self>,
+        address: Option<AddrKey>,
+    ) -> Result<StreamPlace, StreamRefused> {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (total, by_address) = &mut *open;
+        if self.max_total > 0 && *total >= self.max_total {
+            return Err(StreamRefused::Total {
+                max: self.max_total,
+            });
+        }
+        if let Some(a) = address {
+            let n = by_address.entry(a).or_insert(0);
+            if self.max_per_address > 0 && *n >= self.max_per_address {
+                return Err(StreamRefused::PerAddress {
+                    max: self.max_per_address,
+                });
+            }
+            *n += 1;
+        }
+        *total += 1;
+        Ok(StreamPlace {
+            streams: std::sync::Arc::clone(self),
+            address,
+        })
+    }
+
+    /// Streams open now.
+    #[must_use]
+    pub fn count(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0
+    }
+}
+
+impl Drop for StreamPlace {
+    fn drop(&mut self) {
+        let mut open = self
+            .streams
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (total, by_address) = &mut *open;
+        *total = total.saturating_sub(1);
+        if let Some(a) = self.address
+            && let Some(n) = by_address.get_mut(&a)
+        {
+            *n -= 1;
+            if *n == 0 {
+                by_address.remove(&a);
+            }
+        }
+    }
 }
 
 /// Default keys tracked per quota (a few MB at most).
@@ -357,6 +539,12 @@ impl Default for Limits {
             max_bbox_km2: DEFAULT_MAX_BBOX_KM2,
             max_reports: DEFAULT_MAX_REPORTS,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            max_event_streams: DEFAULT_MAX_EVENT_STREAMS,
+            max_event_streams_per_address: DEFAULT_MAX_EVENT_STREAMS_PER_ADDRESS,
+            polygon: PolygonBounds {
+                max_vertices: DEFAULT_MAX_POLYGON_VERTICES,
+                max_rings: DEFAULT_MAX_POLYGON_RINGS,
+            },
         }
     }
 }
@@ -602,6 +790,54 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_stream_place_is_refused_past_the_address_or_total_maximum_and_freed_on_drop() {
+        let streams = std::sync::Arc::new(OpenStreams::new(3, 2));
+        let (a, b, c) = (
+            Some(AddrKey::from(ip("192.0.2.1"))),
+            Some(AddrKey::from(ip("192.0.2.2"))),
+            Some(AddrKey::from(ip("192.0.2.3"))),
+        );
+        let a1 = streams.open(a).unwrap();
+        let _a2 = streams.open(a).unwrap();
+        assert_eq!(
+            streams.open(a).unwrap_err(),
+            StreamRefused::PerAddress { max: 2 }
+        );
+        let _b1 = streams.open(b).unwrap();
+        assert_eq!(
+            streams.open(c).unwrap_err(),
+            StreamRefused::Total { max: 3 }
+        );
+        assert_eq!(streams.count(), 3);
+        drop(a1);
+        assert_eq!(streams.count(), 2);
+        let _a3 = streams.open(a).unwrap();
+        // No address: counted in the total only; 0 is no limit.
+        let free = std::sync::Arc::new(OpenStreams::new(0, 0));
+        let held: Vec<_> = (0..50).map(|_| free.open(None).unwrap()).collect();
+        assert_eq!(free.count(), 50);
+        drop(held);
+        assert_eq!(free.count(), 0);
+    }
+
+    #[test]
+    fn a_polygon_over_its_positions_or_rings_is_refused_naming_the_bound() {
+        let bounds = PolygonBounds {
+            max_vertices: 10,
+            max_rings: 2,
+        };
+        assert_eq!(bounds.check([5, 5]), Ok(()));
+        assert_eq!(
+            bounds.check([5, 6]),
+            Err(PolygonTooLarge::Vertices { found: 11, max: 10 })
+        );
+        assert_eq!(
+            bounds.check([4, 4, 4]),
+            Err(PolygonTooLarge::Rings { found: 3, max: 2 })
+        );
     }
 
     #[test]

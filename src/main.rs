@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use civicmap::boot::{self, BootError};
 use civicmap::config::{Config, PARIS_ENVELOPE};
 use civicmap::districts::DEFAULT_WORKING_CLASS_THRESHOLD;
-use civicmap::limits::{Cidr, KeyQuota, Limits, QuotaSet};
+use civicmap::limits::{Cidr, KeyQuota, Limits, PolygonBounds, QuotaSet};
 use civicmap::model::{Envelope, Layer, Role};
 use civicmap::reference;
 use civicmap::store::{LayerRow, Store};
@@ -242,6 +242,19 @@ struct LimitArgs {
     /// Seconds in-flight requests have after SIGTERM before the process exits anyway.
     #[arg(long, default_value_t = civicmap::limits::DEFAULT_SHUTDOWN_GRACE.as_secs())]
     shutdown_grace_s: u64,
+    /// Event streams open at once; one more is refused with 503 (0: no limit).
+    #[arg(long, default_value_t = civicmap::limits::DEFAULT_MAX_EVENT_STREAMS)]
+    max_event_streams: usize,
+    /// Event streams open at once from one client address; one more is
+    /// refused with 429 (0: no limit).
+    #[arg(long, default_value_t = civicmap::limits::DEFAULT_MAX_EVENT_STREAMS_PER_ADDRESS)]
+    max_event_streams_per_address: usize,
+    /// Positions of a campaign perimeter or webhook area, over all its rings.
+    #[arg(long, default_value_t = civicmap::limits::DEFAULT_MAX_POLYGON_VERTICES)]
+    max_polygon_vertices: usize,
+    /// Rings (outlines and holes) of a campaign perimeter or webhook area.
+    #[arg(long, default_value_t = civicmap::limits::DEFAULT_MAX_POLYGON_RINGS)]
+    max_polygon_rings: usize,
 }
 
 impl LimitArgs {
@@ -266,6 +279,12 @@ impl LimitArgs {
             max_bbox_km2: self.max_bbox_km2,
             max_reports: self.max_reports,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_s),
+            max_event_streams: self.max_event_streams,
+            max_event_streams_per_address: self.max_event_streams_per_address,
+            polygon: PolygonBounds {
+                max_vertices: self.max_polygon_vertices,
+                max_rings: self.max_polygon_rings,
+            },
             ..Limits::default()
         };
         for q in &self.key_quota {
@@ -422,6 +441,12 @@ async fn serve(args: ServeArgs) -> Result<(), BootError> {
     config.limits = args.limits.limits()?;
     config.contact_retention_days = args.retention.contact_retention_days;
     let app = Arc::new(boot::open(config.clone()).await?);
+    // Before serving: the temporary files of uploads a crash cut off.
+    match civicmap::service::sweep_partial_uploads(&config.data_dir) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(files = n, "partial photo uploads removed"),
+        Err(e) => tracing::warn!(error = %e, "partial photo uploads not swept"),
+    }
     release_free_memory();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

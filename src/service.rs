@@ -26,7 +26,9 @@ pub use lifecycle::{
     create_key,
 };
 pub use open311::{OPEN311_UPDATE_KINDS, RequestRecord};
-pub use photos::{MAX_AFTER_PHOTOS, PHOTOS_DIR, PhotoInfo, SANITISE_PERMITS};
+pub use photos::{
+    MAX_AFTER_PHOTOS, PHOTOS_DIR, PhotoInfo, SANITISE_PERMITS, sweep_partial_uploads,
+};
 pub use stats::{Decile, Equity};
 pub use webhooks::{
     DeliveryOutcome, MAX_WEBHOOKS_PER_KEY, NewWebhook, RenderEvent, SIGNATURE_HEADER, Webhook,
@@ -60,6 +62,10 @@ use crate::tiles::{
 pub enum ServiceError {
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    /// A field passes one of the server's size bounds (`crate::limits`):
+    /// a bad request rather than a bad value.
+    #[error("{field}: {reason}")]
+    OverLimit { field: &'static str, reason: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]

@@ -928,3 +928,76 @@ fn a_stalled_request_is_cut_at_the_deadline_and_past_the_in_flight_limit_503_com
     let _ = h.rt.block_on(held);
     assert_eq!(h.get("/api/v1/categories").status, StatusCode::OK);
 }
+
+#[test]
+fn event_streams_past_the_per_address_or_total_maximum_are_refused_until_one_closes() {
+    use axum::extract::ConnectInfo;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let h = common::custom_harness(|c| {
+        c.limits.max_event_streams = 3;
+        c.limits.max_event_streams_per_address = 2;
+    });
+    // A stream opened from `peer`: its head, and its body still open.
+    let open = |peer: &str| {
+        let mut req = axum::http::Request::get("/api/v1/events")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let peer = std::net::SocketAddr::new(peer.parse().unwrap(), 40_000);
+        req.extensions_mut().insert(ConnectInfo(peer));
+        h.rt.block_on(h.router.clone().oneshot(req)).unwrap()
+    };
+    let refused = |peer: &str, status: StatusCode, error: &str| {
+        let r = open(peer);
+        assert_eq!(r.status(), status);
+        let retry: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(retry >= 1);
+        let body = h.rt.block_on(r.into_body().collect()).unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], error, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("event streams"),
+            "{body}"
+        );
+    };
+    // Streams are held open by keeping their responses.
+    let first = open("192.0.2.40");
+    assert_eq!(first.status(), StatusCode::OK);
+    let second = open("192.0.2.40");
+    assert_eq!(second.status(), StatusCode::OK);
+    // The address's third is refused; another address still gets one.
+    refused(
+        "192.0.2.40",
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_requests",
+    );
+    let other = open("192.0.2.41");
+    assert_eq!(other.status(), StatusCode::OK);
+    // Three in all: a fourth address is refused by the total.
+    refused("192.0.2.42", StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    // Closing a stream frees its place, for its address and in the total.
+    drop(first);
+    let third = open("192.0.2.40");
+    assert_eq!(third.status(), StatusCode::OK);
+    refused("192.0.2.42", StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    drop(other);
+    // A refused request (a bad query) gives its place back at once: the
+    // next stream still finds the one left.
+    let mut bad = axum::http::Request::get("/api/v1/events?kind=nope")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    bad.extensions_mut()
+        .insert(ConnectInfo(std::net::SocketAddr::new(
+            "192.0.2.42".parse().unwrap(),
+            40_000,
+        )));
+    let bad = h.rt.block_on(h.router.clone().oneshot(bad)).unwrap();
+    assert!(bad.status().is_client_error(), "{}", bad.status());
+    let last = open("192.0.2.42");
+    assert_eq!(last.status(), StatusCode::OK);
+    drop((second, third, last, bad));
+}

@@ -724,6 +724,103 @@ fn a_campaign_is_refused_with_the_field_named_when_its_definition_is_bad() {
     assert_eq!(r.json()["perimeter"], "area");
 }
 
+/// A closed ring of `n` positions (the last repeats the first) on an
+/// ellipse around a point.
+fn ring(n: usize, lon: f64, lat: f64, r: f64) -> Value {
+    let corners = n - 1;
+    let mut ring: Vec<Value> = (0..corners)
+        .map(|i| {
+            let a = i as f64 / corners as f64 * std::f64::consts::TAU;
+            json!([lon + r * a.cos(), lat + 0.6 * r * a.sin()])
+        })
+        .collect();
+    ring.push(ring[0].clone());
+    json!(ring)
+}
+
+#[test]
+fn a_perimeter_or_webhook_area_past_the_polygon_bounds_is_refused_400_naming_the_field_and_not_stored()
+ {
+    const MAX_VERTICES: usize = 40;
+    const MAX_RINGS: usize = 3;
+    let h = &common::custom_harness(|c| {
+        c.limits.polygon.max_vertices = MAX_VERTICES;
+        c.limits.polygon.max_rings = MAX_RINGS;
+    });
+    // One outline with a hole, of `vertices` positions in all.
+    let polygon = |vertices: usize| {
+        json!({"type": "Polygon", "coordinates": [
+            ring(vertices - 5, 2.36, 48.86, 0.01),
+            ring(5, 2.36, 48.86, 0.002),
+        ]})
+    };
+    // `n` squares side by side: `n` rings of 5 positions.
+    let squares = |n: usize| {
+        let coordinates: Vec<Value> = (0..n)
+            .map(|i| json!([ring(5, 2.30 + 0.01 * i as f64, 48.85, 0.003)]))
+            .collect();
+        json!({"type": "MultiPolygon", "coordinates": coordinates})
+    };
+    let webhooks = |h: &Harness| {
+        send(h, Some("admin"), "GET", "/api/v1/webhooks", None).json()["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    // (route, field, the body around a geometry, whether that body is stored)
+    type MakeBody = Box<dyn Fn(Value) -> (Value, String)>;
+    let routes: [(&str, &str, MakeBody); 2] = [
+        (
+            "/api/v1/campaigns",
+            "perimeter",
+            Box::new(|g| {
+                let s = slug("poly");
+                let mut b = campaign_body(&s);
+                b["perimeter"] = g;
+                (b, s)
+            }),
+        ),
+        (
+            "/api/v1/webhooks",
+            "area",
+            Box::new(|g| {
+                let url = format!("https://back-office.example/hooks/{}", slug("area"));
+                (
+                    json!({"url": url, "name": "Zone", "area": g}),
+                    String::new(),
+                )
+            }),
+        ),
+    ];
+    for (route, field, body) in &routes {
+        for (geometry, what) in [
+            (polygon(MAX_VERTICES + 1), "positions"),
+            (squares(MAX_RINGS + 1), "rings"),
+        ] {
+            let held = webhooks(h);
+            let (b, slug) = body(geometry);
+            let r = send(h, Some("admin"), "POST", route, Some(&b));
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{route}: {}", r.text());
+            let e = r.json();
+            assert_eq!(e["error"], "bad_request", "{e}");
+            assert_eq!(e["field"], *field, "{e}");
+            assert!(e["message"].as_str().unwrap().contains(what), "{e}");
+            // Nothing stored.
+            assert_eq!(webhooks(h), held, "{route}");
+            if !slug.is_empty() {
+                let got = send(h, Some("admin"), "GET", &format!("{route}/{slug}"), None);
+                assert_eq!(got.status, StatusCode::NOT_FOUND, "{}", got.text());
+            }
+        }
+        // At the bounds: accepted.
+        for geometry in [polygon(MAX_VERTICES), squares(MAX_RINGS)] {
+            let (b, _) = body(geometry);
+            let r = send(h, Some("admin"), "POST", route, Some(&b));
+            assert_eq!(r.status, StatusCode::CREATED, "{route}: {}", r.text());
+        }
+    }
+}
+
 /// Reads SSE messages from a streaming response until `n` arrived.
 fn read_events(
     h: &Harness,

@@ -1,5 +1,7 @@
 //! `/api/v1/campaigns`: questions the city asks residents for a while.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -214,7 +216,9 @@ pub async fn create(
         district: b.district,
         perimeter: b.perimeter,
     };
-    let c = app.create_campaign(caller, input).await?;
+    let (caller, change) = (caller.clone(), Arc::clone(&app));
+    let c =
+        super::to_completion(async move { change.create_campaign(&caller, input).await }).await?;
     Ok((StatusCode::CREATED, Json(CampaignJson::new(&app, &c, None))))
 }
 
@@ -239,6 +243,7 @@ pub async fn close(
     Path(id): Path<String>,
 ) -> Result<Json<CampaignJson>, ApiError> {
     let caller = key.may(Action::ManageCampaigns)?;
-    let c = app.close_campaign(caller, &id).await?;
+    let (caller, change) = (caller.clone(), Arc::clone(&app));
+    let c = super::to_completion(async move { change.close_campaign(&caller, &id).await }).await?;
     Ok(Json(CampaignJson::new(&app, &c, None)))
 }

@@ -121,6 +121,7 @@ impl From<ServiceError> for ApiError {
                 field: field.into(),
                 message: reason,
             },
+            ServiceError::OverLimit { field, reason } => ApiError::bad(field, reason),
             ServiceError::AddressNotFound(_) => ApiError::Unprocessable {
                 field: "address".into(),
                 message: e.to_string(),

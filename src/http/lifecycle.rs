@@ -1,6 +1,8 @@
 //! The report lifecycle over HTTP: status changes, notes, duplicates,
 //! supports and the public timeline.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -153,9 +155,13 @@ pub async fn change_status(
 ) -> Result<Json<EventJson>, ApiError> {
     let caller = key.may(Action::ChangeStatus)?;
     let id = report_id(&id)?;
-    let e = app
-        .change_status(caller, id, &body.status, body.note)
-        .await?;
+    let (caller, change) = (caller.clone(), Arc::clone(&app));
+    let e = super::to_completion(async move {
+        change
+            .change_status(&caller, id, &body.status, body.note)
+            .await
+    })
+    .await?;
     Ok(Json(EventJson::new(&app, &e)))
 }
 
@@ -190,7 +196,10 @@ pub async fn add_note(
 ) -> Result<(StatusCode, Json<EventJson>), ApiError> {
     let caller = key.may(Action::AddNote)?;
     let id = report_id(&id)?;
-    let e = app.add_note(caller, id, Some(body.note)).await?;
+    let (caller, change) = (caller.clone(), Arc::clone(&app));
+    let e =
+        super::to_completion(async move { change.add_note(&caller, id, Some(body.note)).await })
+            .await?;
     Ok((StatusCode::CREATED, Json(EventJson::new(&app, &e))))
 }
 
@@ -227,9 +236,13 @@ pub async fn mark_duplicate(
 ) -> Result<Json<EventJson>, ApiError> {
     let caller = key.may(Action::MarkDuplicate)?;
     let id = report_id(&id)?;
-    let e = app
-        .mark_duplicate(caller, id, body.duplicate_of, body.note)
-        .await?;
+    let (caller, change) = (caller.clone(), Arc::clone(&app));
+    let e = super::to_completion(async move {
+        change
+            .mark_duplicate(&caller, id, body.duplicate_of, body.note)
+            .await
+    })
+    .await?;
     Ok(Json(EventJson::new(&app, &e)))
 }
 
@@ -273,7 +286,10 @@ pub async fn support(
 ) -> Result<(StatusCode, Json<SupportJson>), ApiError> {
     let caller = key.may(Action::Support)?;
     let id = report_id(&id)?;
-    let (supports, counted) = app.support(caller, id, &body.client_id).await?;
+    let (caller, change) = (caller.clone(), Arc::clone(&app));
+    let (supports, counted) =
+        super::to_completion(async move { change.support(&caller, id, &body.client_id).await })
+            .await?;
     let status = if counted {
         StatusCode::CREATED
     } else {

@@ -1,7 +1,8 @@
 //! The edge of the abuse limits (`crate::limits` is the pure core): the
 //! client address of a request, quotas charged by handlers and by the
 //! heavy-read middleware, the in-flight limit and the request deadline
-//! (both 503 with `Retry-After`), the index size check of filings, and the
+//! (both 503 with `Retry-After`), the index size check of filings, the
+//! places of open event streams (503 or 429 with `Retry-After`), and the
 //! drain that ends live streams at shutdown.
 //!
 //! Order of the checks for a filing: 401 (key), 403 (role), 429 (quota),
@@ -20,7 +21,9 @@ use futures_util::Stream;
 use tokio::sync::{Semaphore, watch};
 
 use super::{ApiError, AppState};
-use crate::limits::{self, AddrKey, Denied, Limits, Quota, RateLimiter};
+use crate::limits::{
+    self, AddrKey, Denied, Limits, OpenStreams, Quota, RateLimiter, StreamRefused,
+};
 use crate::service::{App, Caller};
 
 /// The limits of one router: quota tables, the in-flight semaphore and the
@@ -32,8 +35,14 @@ pub struct Guard {
     /// Origin of the quota clock.
     epoch: Instant,
     in_flight: Option<Arc<Semaphore>>,
+    /// Event streams open, in all and per address.
+    streams: Arc<OpenStreams>,
     drain: watch::Sender<bool>,
 }
+
+/// `Retry-After` of a refused event stream: streams are long, a place
+/// frees when one of them ends.
+const STREAM_RETRY_AFTER_S: u64 = 10;
 
 impl Guard {
     #[must_use]
@@ -43,6 +52,10 @@ impl Guard {
             epoch: Instant::now(),
             in_flight: (limits.max_in_flight > 0)
                 .then(|| Arc::new(Semaphore::new(limits.max_in_flight))),
+            streams: Arc::new(OpenStreams::new(
+                limits.max_event_streams,
+                limits.max_event_streams_per_address,
+            )),
             drain: watch::channel(false).0,
             limits: limits.clone(),
         }
@@ -225,6 +238,49 @@ pub async fn deadline(State(guard): State<Arc<Guard>>, req: Request, next: Next)
         }
         .into_response(),
     }
+}
+
+/// Middleware of the event stream: takes a place among the open streams
+/// (503 past the total, 429 past the client address's share, both with
+/// `Retry-After`) and hands it to the response body, which frees it when
+/// the stream ends or the client goes away. A refused request (4xx) frees
+/// it at once.
+pub async fn event_stream(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    use futures_util::StreamExt as _;
+    let address = guard.client(req.extensions(), req.headers());
+    let place = match guard.streams.open(address.map(AddrKey::from)) {
+        Ok(place) => place,
+        Err(StreamRefused::Total { max }) => {
+            return ApiError::Unavailable {
+                message: format!(
+                    "the server holds its maximum of {max} open event streams: retry later"
+                ),
+                retry_after_s: Some(STREAM_RETRY_AFTER_S),
+            }
+            .into_response();
+        }
+        Err(StreamRefused::PerAddress { max }) => {
+            return ApiError::TooManyRequests {
+                message: format!(
+                    "too many open event streams: at most {max} per client address; close one \
+                     or retry in {STREAM_RETRY_AFTER_S} s"
+                ),
+                retry_after_s: STREAM_RETRY_AFTER_S,
+            }
+            .into_response();
+        }
+    };
+    let response = next.run(req).await;
+    if !response.status().is_success() {
+        return response;
+    }
+    response.map(|body| {
+        axum::body::Body::from_stream(body.into_data_stream().map(move |chunk| {
+            // Moved into the stream: dropped with it.
+            let _held = &place;
+            chunk
+        }))
+    })
 }
 
 /// Middleware of the statistics and export routes: charges a heavy read to

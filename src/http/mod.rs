@@ -61,44 +61,47 @@ pub fn serving(app: AppState) -> (Router, Arc<limits::Guard>) {
     let both = (Arc::clone(&app), Arc::clone(&guard));
     let heavy = || from_fn_with_state(both.clone(), limits::heavy_read);
     let geocoding = || from_fn_with_state(both.clone(), limits::geocode);
-    let api = OpenApiRouter::new()
-        .routes(routes!(reports::list, reports::create))
-        .routes(routes!(reports::one))
-        .routes(routes!(lifecycle::history))
-        .routes(routes!(lifecycle::change_status))
-        .routes(routes!(lifecycle::add_note))
-        .routes(routes!(lifecycle::mark_duplicate))
-        .routes(routes!(lifecycle::support))
-        .routes(routes!(privacy::contact, privacy::erase))
-        .routes(routes!(privacy::erase_resident))
-        .routes(
-            routes!(photos::list, photos::upload)
-                .layer(DefaultBodyLimit::max(photos::MAX_UPLOAD_REQUEST_BYTES)),
-        )
-        .routes(routes!(campaigns::list, campaigns::create))
-        .routes(routes!(campaigns::one))
-        .routes(routes!(campaigns::close))
-        .routes(routes!(events::stream))
-        .routes(routes!(keys::list, keys::create))
-        .routes(routes!(keys::revoke))
-        .routes(routes!(webhooks::list, webhooks::create))
-        .routes(routes!(webhooks::one, webhooks::delete))
-        .routes(routes!(webhooks::deliveries))
-        .routes(routes!(webhooks::enable))
-        .routes(routes!(stats::districts).map(|r| r.route_layer(heavy())))
-        .routes(routes!(stats::series).map(|r| r.route_layer(heavy())))
-        .routes(routes!(stats::hexagons).map(|r| r.route_layer(heavy())))
-        .routes(routes!(stats::equity).map(|r| r.route_layer(heavy())))
-        .routes(routes!(export::file).map(|r| r.route_layer(heavy())))
-        .routes(routes!(projects::list))
-        .routes(routes!(projects::one))
-        .routes(routes!(districts::list))
-        .routes(routes!(districts::at))
-        .routes(routes!(districts::one))
-        .routes(routes!(districts::layers))
-        .routes(routes!(reports::categories))
-        .routes(routes!(districts::geocode).map(|r| r.route_layer(geocoding())))
-        .routes(routes!(districts::reverse).map(|r| r.route_layer(geocoding())));
+    let api =
+        OpenApiRouter::new()
+            .routes(routes!(reports::list, reports::create))
+            .routes(routes!(reports::one))
+            .routes(routes!(lifecycle::history))
+            .routes(routes!(lifecycle::change_status))
+            .routes(routes!(lifecycle::add_note))
+            .routes(routes!(lifecycle::mark_duplicate))
+            .routes(routes!(lifecycle::support))
+            .routes(routes!(privacy::contact, privacy::erase))
+            .routes(routes!(privacy::erase_resident))
+            .routes(
+                routes!(photos::list, photos::upload)
+                    .layer(DefaultBodyLimit::max(photos::MAX_UPLOAD_REQUEST_BYTES)),
+            )
+            .routes(routes!(campaigns::list, campaigns::create))
+            .routes(routes!(campaigns::one))
+            .routes(routes!(campaigns::close))
+            .routes(routes!(events::stream).map(|r| {
+                r.route_layer(from_fn_with_state(Arc::clone(&guard), limits::event_stream))
+            }))
+            .routes(routes!(keys::list, keys::create))
+            .routes(routes!(keys::revoke))
+            .routes(routes!(webhooks::list, webhooks::create))
+            .routes(routes!(webhooks::one, webhooks::delete))
+            .routes(routes!(webhooks::deliveries))
+            .routes(routes!(webhooks::enable))
+            .routes(routes!(stats::districts).map(|r| r.route_layer(heavy())))
+            .routes(routes!(stats::series).map(|r| r.route_layer(heavy())))
+            .routes(routes!(stats::hexagons).map(|r| r.route_layer(heavy())))
+            .routes(routes!(stats::equity).map(|r| r.route_layer(heavy())))
+            .routes(routes!(export::file).map(|r| r.route_layer(heavy())))
+            .routes(routes!(projects::list))
+            .routes(routes!(projects::one))
+            .routes(routes!(districts::list))
+            .routes(routes!(districts::at))
+            .routes(routes!(districts::one))
+            .routes(routes!(districts::layers))
+            .routes(routes!(reports::categories))
+            .routes(routes!(districts::geocode).map(|r| r.route_layer(geocoding())))
+            .routes(routes!(districts::reverse).map(|r| r.route_layer(geocoding())));
     let (router, doc) = OpenApiRouter::new()
         .routes(routes!(photos::file))
         .routes(routes!(tiles::catalog))
@@ -190,6 +193,54 @@ async fn openapi_json(Extension(doc): Extension<OpenApiJson>) -> axum::response:
     ))
 }
 
+/// Runs a change of the service on its own task to its end, and waits for
+/// it. A change commits in the store and then updates memory (the index,
+/// the lifecycle state, the tile cache, the statistics); run inside the
+/// handler, it would be cut between the two when the client goes away or
+/// the request deadline drops the handler, and memory would disagree with
+/// the store until a restart. Spawned, it always completes.
+pub(crate) async fn to_completion<T, F>(change: F) -> Result<T, ApiError>
+where
+    F: std::future::Future<Output = Result<T, crate::service::ServiceError>> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(change)
+        .await
+        .map_err(|e| ApiError::Internal(format!("change task ended: {e}")))?
+        .map_err(ApiError::from)
+}
+
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("no route for {}", uri.path()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::to_completion;
+
+    #[tokio::test]
+    async fn a_change_runs_to_its_end_when_the_request_that_asked_for_it_is_dropped() {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&done);
+        let request = to_completion(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            flag.store(true, Ordering::SeqCst);
+            Ok::<_, crate::service::ServiceError>(())
+        });
+        // The client goes away (or the deadline fires) before the change ends.
+        let cut = tokio::time::timeout(Duration::from_millis(5), request).await;
+        assert!(cut.is_err(), "the request was not cut");
+        assert!(!done.load(Ordering::SeqCst));
+        for _ in 0..200 {
+            if done.load(Ordering::SeqCst) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the change was dropped with its request");
+    }
 }

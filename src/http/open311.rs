@@ -155,10 +155,12 @@ impl Refusal {
     /// is logged and sent as an opaque 500.
     fn service(format: Format, e: ServiceError) -> Self {
         let (status, description) = match e {
-            ServiceError::Invalid { field, reason } => (
-                StatusCode::BAD_REQUEST,
-                format!("{}: {reason}", open311_field(field)),
-            ),
+            ServiceError::Invalid { field, reason } | ServiceError::OverLimit { field, reason } => {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("{}: {reason}", open311_field(field)),
+                )
+            }
             ServiceError::AddressNotFound(_) => {
                 (StatusCode::BAD_REQUEST, format!("address_string: {e}"))
             }

@@ -11,6 +11,8 @@
 //!   `{hash}-full.jpg`, immutable (the name is the content's hash). Any
 //!   other name is a 404 before anything is read.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, Path, State};
@@ -191,7 +193,13 @@ pub async fn upload(
             "no `photo` field: send the photo as a multipart/form-data field named photo",
         ));
     }
-    let added = app.add_photos(caller, id, photos, after_treatment).await?;
+    let (caller, change) = (caller.clone(), Arc::clone(&app));
+    let added = super::to_completion(async move {
+        change
+            .add_photos(&caller, id, photos, after_treatment)
+            .await
+    })
+    .await?;
     let status = if added.iter().any(|p| p.new) {
         StatusCode::CREATED
     } else {

@@ -3,6 +3,8 @@
 //! (`/privacy/erasure`, admin). The contact to erase travels in a JSON
 //! body, never in a URL: URLs are logged.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -112,7 +114,9 @@ async fn answer(
     let caller = key.may(Action::EraseContact)?;
     let id = report_id(id)?;
     Ok(Json(if erase {
-        let s = app.erase_report_contact(caller, id).await?;
+        let (caller, change) = (caller.clone(), Arc::clone(app));
+        let s = super::to_completion(async move { change.erase_report_contact(&caller, id).await })
+            .await?;
         let erased = s.erased_now;
         ContactJson::new(s, Some(erased))
     } else {
@@ -154,7 +158,11 @@ pub async fn erase_resident(
     ApiJson(body): ApiJson<ErasureBody>,
 ) -> Result<Json<ErasureAnswer>, ApiError> {
     let caller = key.may(Action::EraseResidentContacts)?;
-    let ids = app.erase_resident_contacts(caller, &body.contact).await?;
+    let (caller, change) = (caller.clone(), Arc::clone(&app));
+    let ids = super::to_completion(async move {
+        change.erase_resident_contacts(&caller, &body.contact).await
+    })
+    .await?;
     Ok(Json(ErasureAnswer {
         erased: ids.len(),
         report_ids: ids,

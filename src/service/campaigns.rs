@@ -109,6 +109,31 @@ fn slug_ok(s: &str) -> bool {
         && !s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// A polygon a client sends for `field` (a campaign's perimeter, a
+/// webhook's area), checked against the server's bounds before it is
+/// stored: the one check of both routes.
+///
+/// # Errors
+/// [`ServiceError::Invalid`] if it is no valid Polygon or MultiPolygon,
+/// [`ServiceError::OverLimit`] if it has more positions or rings than
+/// `bounds` allow.
+pub(super) fn client_polygon(
+    v: &serde_json::Value,
+    field: &'static str,
+    bounds: &crate::limits::PolygonBounds,
+) -> Result<MultiPolygon<f64>, ServiceError> {
+    let mp = polygon_of(v).map_err(|e| ServiceError::invalid(field, e))?;
+    bounds
+        .check(mp.0.iter().flat_map(|p| {
+            std::iter::once(p.exterior().0.len()).chain(p.interiors().iter().map(|r| r.0.len()))
+        }))
+        .map_err(|e| ServiceError::OverLimit {
+            field,
+            reason: e.to_string(),
+        })?;
+    Ok(mp)
+}
+
 pub(super) fn polygon_of(v: &serde_json::Value) -> Result<MultiPolygon<f64>, String> {
     let geom: geojson::Geometry = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
     let g: geo::Geometry<f64> = geom.try_into().map_err(|e: geojson::Error| e.to_string())?;
@@ -263,7 +288,7 @@ impl App {
                 ));
             }
             Some(g) => {
-                polygon_of(g).map_err(|e| ServiceError::invalid("perimeter", e))?;
+                client_polygon(g, "perimeter", &self.config.limits.polygon)?;
                 Some(g.to_string())
             }
             None => None,

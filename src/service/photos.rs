@@ -18,7 +18,8 @@
 //! concurrent upload took the room after the check), leaves files without
 //! a row. They are harmless: files are served only when a row holds their
 //! hash, and they can be swept by comparing the directory with the `photos`
-//! table. Files are never deleted by the service: two reports holding the
+//! table. A crash during a write also leaves its temporary file (never a
+//! servable name): [`sweep_partial_uploads`] removes them at start-up. Files are never deleted by the service: two reports holding the
 //! same photo share its files.
 //!
 //! A photo the report already holds (same bytes after sanitising, same
@@ -427,11 +428,44 @@ fn write_files(dir: &Path, photos: &[Sanitised]) -> std::io::Result<()> {
     sync_dir(dir)
 }
 
+/// The temporary files of [`write_atomic`]: `.upload-{pid}-{n}.tmp`.
+const PARTIAL_PREFIX: &str = ".upload-";
+const PARTIAL_SUFFIX: &str = ".tmp";
+
+/// Removes the temporary files that uploads cut off by a crash left in
+/// the photo directory of `data_dir` (a kill between a temporary file's
+/// creation and its rename). Run at start-up, before serving: one serving
+/// process per store, so no upload of another process is writing them.
+/// Returns how many were removed.
+///
+/// # Errors
+/// The directory cannot be listed or a file removed.
+pub fn sweep_partial_uploads(data_dir: &Path) -> std::io::Result<usize> {
+    let dir = data_dir.join(PHOTOS_DIR);
+    if !dir.is_dir() {
+        return Ok(0);
+    }
+    let mut removed = 0;
+    for entry in std::fs::read_dir(&dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(PARTIAL_PREFIX) && name.ends_with(PARTIAL_SUFFIX) {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        sync_dir(&dir)?;
+    }
+    Ok(removed)
+}
+
 fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     static N: AtomicU64 = AtomicU64::new(0);
     // Starts with a dot and ends in `.tmp`: never a servable name.
     let tmp = dir.join(format!(
-        ".upload-{}-{}.tmp",
+        "{PARTIAL_PREFIX}{}-{}{PARTIAL_SUFFIX}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     ));

@@ -52,7 +52,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
-use super::campaigns::polygon_of;
+use super::campaigns::{client_polygon, polygon_of};
 use super::{App, Caller, EventFilter, PublicEvent, ServiceError, from_unix_ms, unix_ms};
 use crate::auth;
 use crate::model::{Action, CategoryId, Envelope, Role, validate_text};
@@ -372,7 +372,7 @@ impl App {
             return Ok((Some(d.clone()), None, None));
         }
         if let Some(g) = &w.area {
-            polygon_of(g).map_err(|e| ServiceError::invalid("area", e))?;
+            client_polygon(g, "area", &self.config.limits.polygon)?;
             return Ok((None, Some(g.to_string()), None));
         }
         if let Some(b) = &w.bbox {
