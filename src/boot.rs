@@ -550,8 +550,12 @@ pub async fn import_projects(
 /// so importing the same file twice adds nothing). `progress` is called after
 /// each committed chunk with the number of records handled so far.
 ///
+/// A damaged file never gets here: [`reference::parse_dansmarue`] refuses it
+/// whole before anything is placed or stored.
+///
 /// # Errors
-/// [`BootError::Store`] if a write fails; chunks committed before stay.
+/// [`BootError::Store`] if a write fails; chunks committed before stay (a
+/// rerun completes the import: the client ids make it idempotent).
 pub async fn import_dansmarue(
     store: &Store,
     reference: &Reference,

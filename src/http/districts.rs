@@ -1,7 +1,7 @@
 //! `/api/v1/districts`, `/api/v1/layers` and `/api/v1/geocode`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use geo::orient::{Direction, Orient};
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use super::dto::{AddressJson, GeocodeJson};
-use super::{ApiError, ApiQuery, AppState};
+use super::{ApiError, ApiPath, ApiQuery, AppState};
 use crate::districts::District;
 use crate::model::Layer;
 
@@ -89,7 +89,7 @@ pub async fn list(
 /// One district as an RFC 7946 GeoJSON Feature.
 pub async fn one(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let dense = app
         .districts

@@ -28,6 +28,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// The route exists, the method does not (405, with `Allow`).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("{0}")]
     Conflict(String),
     #[error("request body is larger than {limit} bytes")]
@@ -79,6 +82,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -126,6 +130,7 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => ("unauthorized", None, self.to_string()),
             ApiError::Forbidden(_) => ("forbidden", None, self.to_string()),
             ApiError::NotFound(_) => ("not_found", None, self.to_string()),
+            ApiError::MethodNotAllowed(_) => ("method_not_allowed", None, self.to_string()),
             ApiError::Conflict(_) => ("conflict", None, self.to_string()),
             ApiError::PayloadTooLarge { .. } => ("payload_too_large", None, self.to_string()),
             ApiError::UnsupportedMediaType => ("unsupported_media_type", None, self.to_string()),

@@ -15,7 +15,7 @@
 //! failure later can only cut the body short (logged).
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
@@ -23,7 +23,7 @@ use futures_util::StreamExt as _;
 use super::extract::parse_query;
 use super::projects::{ProjectQuery, project_filter};
 use super::reports::{ListQuery, report_filter};
-use super::{ApiError, AppState};
+use super::{ApiError, ApiPath, AppState};
 use crate::open311::Format;
 use crate::service::{ProjectFormat, ReportExport, ReportFormat};
 
@@ -40,7 +40,7 @@ const FILES: [&str; 6] = [
 pub async fn file(
     State(app): State<AppState>,
     axum::Extension(guard): axum::Extension<std::sync::Arc<super::limits::Guard>>,
-    Path(file): Path<String>,
+    ApiPath(file): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let query = query.unwrap_or_default();

@@ -35,7 +35,7 @@ use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
-pub use extract::{ApiJson, ApiQuery, parse_json};
+pub use extract::{ApiJson, ApiPath, ApiQuery, parse_json};
 pub use viewer::{parse_maplibre_dir, parse_maplibre_url};
 
 use crate::config::MAX_BODY_BYTES;
@@ -119,6 +119,7 @@ pub fn serving(app: AppState) -> (Router, Arc<limits::Guard>) {
         .nest("/api/v1", api)
         .nest("/open311/v2", open311::routes())
         .merge(viewer::routes())
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .with_state(Arc::clone(&app))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -128,6 +129,7 @@ pub fn serving(app: AppState) -> (Router, Arc<limits::Guard>) {
         // Outside the in-flight limit and the deadline: a loaded server
         // still says it is alive.
         .route("/health", get(health).with_state(app))
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(CorsLayer::permissive().max_age(Duration::from_secs(3_600)))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(
@@ -152,4 +154,10 @@ async fn health(
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("no route for {}", uri.path()))
+}
+
+/// A route asked with a method it does not take: a JSON 405 (axum's own has
+/// an empty body). Open311 routes answer in their own format.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{} does not take {method}", uri.path()))
 }
