@@ -39,7 +39,8 @@ pub enum BootError {
     Store(#[from] crate::store::StoreError),
     #[error("districts: {0}")]
     Districts(#[from] crate::districts::DistrictError),
-    #[error("reference data: {0}")]
+    /// A CSV file refused (each message names its file).
+    #[error("{0}")]
     Reference(#[from] reference::ReferenceError),
     #[error("taxonomy: {0}")]
     Taxonomy(#[from] crate::model::TaxonomyError),

@@ -282,7 +282,9 @@ fn a_report_record_with_a_missing_field_after_a_full_chunk_is_refused_and_stores
 fn a_report_file_that_is_not_utf8_is_refused_with_the_line_of_the_bad_byte() {
     let mut csv = many_rows(10).into_bytes();
     // "Propreté" in Latin-1, on line 12.
-    csv.extend_from_slice(b"L1,Propret\xe9,D\xe9jections canines,x,2024-01-02,Android,48.85,2.35\n");
+    csv.extend_from_slice(
+        b"L1,Propret\xe9,D\xe9jections canines,x,2024-01-02,Android,48.85,2.35\n",
+    );
     assert_report_file_refused(&csv, 12, "not UTF-8");
 }
 
@@ -349,13 +351,18 @@ fn a_perimeter_file_that_does_not_parse_is_refused_with_its_line_and_nothing_is_
     assert!(err.contains("line 3"), "{err}");
     assert!(stored_layers(&data).is_empty());
 
-    let mut latin1 = whole.replace("Quartier de test", "Quartier de la Sant?").into_bytes();
+    let mut latin1 = whole
+        .replace("Quartier de test", "Quartier de la Sant?")
+        .into_bytes();
     let at = latin1.iter().position(|&b| b == b'?').unwrap();
     latin1[at] = 0xe9;
     std::fs::write(&file, &latin1).unwrap();
     let out = import_qpv(&data, &file);
     let err = text(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("line 2:") && err.contains("not UTF-8"), "{err}");
+    assert!(
+        err.contains("line 2:") && err.contains("not UTF-8"),
+        "{err}"
+    );
     assert!(stored_layers(&data).is_empty());
 }

@@ -137,8 +137,10 @@ mod tests {
                 (
                     prop_oneof![
                         proptest::sample::select(
-                            &["bbox", "district", "kind", "category", "status", "from", "to",
-                              "campaign", "limit", "cursor", "bbox[]", ""][..]
+                            &[
+                                "bbox", "district", "kind", "category", "status", "from", "to",
+                                "campaign", "limit", "cursor", "bbox[]", ""
+                            ][..]
                         )
                         .prop_map(str::to_owned),
                         "\\PC{0,8}",
@@ -183,7 +185,7 @@ mod tests {
         fn any_query_string_is_read_or_refused_with_a_400(q in query()) {
             match parse_query::<ListQuery>(&q) {
                 Ok(_) | Err(ApiError::BadRequest { .. }) => {}
-                Err(other) => prop_assert!(false, "{other:?}"),
+                Err(other) => prop_assert!(false, "{:?}", other),
             }
         }
 
@@ -213,7 +215,7 @@ mod tests {
             .into_iter()
             .flatten()
             {
-                prop_assert!(matches!(r, ApiError::BadRequest { .. }), "{r:?}");
+                prop_assert!(matches!(r, ApiError::BadRequest { .. }), "{:?}", r);
             }
         }
     }

@@ -326,13 +326,16 @@ mod tests {
             s in "\\PC{0,40}|[0-9eE+.,: TZ-]{0,40}|[0-9.,-]{0,40}"
         ) {
             if let Err(e) = parse_bbox(&s) {
-                prop_assert_eq!(field_of(e).as_deref(), Some("bbox"));
+                let field = field_of(e);
+                prop_assert_eq!(field.as_deref(), Some("bbox"));
             }
             if let Err(e) = parse_limit(Some(&s)) {
-                prop_assert_eq!(field_of(e).as_deref(), Some("limit"));
+                let field = field_of(e);
+                prop_assert_eq!(field.as_deref(), Some("limit"));
             }
             if let Err(e) = parse_instant("from", &s) {
-                prop_assert_eq!(field_of(e).as_deref(), Some("from"));
+                let field = field_of(e);
+                prop_assert_eq!(field.as_deref(), Some("from"));
             }
         }
 
@@ -350,7 +353,8 @@ mod tests {
             );
             // West of east or south of north is refused, never swapped.
             if w < e {
-                prop_assert!(parse_bbox(&format!("{e},{s},{w},{n}")).is_err());
+                let swapped = format!("{e},{s},{w},{n}");
+                prop_assert!(parse_bbox(&swapped).is_err(), "{} accepted", swapped);
             }
         }
 
