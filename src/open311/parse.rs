@@ -693,17 +693,32 @@ fn window(
     now: OffsetDateTime,
 ) -> Result<Window, Open311Error> {
     let span = Duration::days(WINDOW_DAYS);
+    // A date near the end (or start) of the years `time` supports has no
+    // 90-day window after (before) it: refused, not an overflow panic.
+    let beyond = |field: &str, t: OffsetDateTime| {
+        Open311Error::invalid(
+            field,
+            &super::w3c_datetime(t),
+            format!("a {WINDOW_DAYS}-day window from it leaves the years 9999 BC to 9999 AD"),
+        )
+    };
     let w = match (start, end) {
         (None, None) => Window {
-            start: now - span,
+            start: now
+                .checked_sub(span)
+                .ok_or_else(|| beyond("start_date", now))?,
             end: now,
         },
         (Some(start), None) => Window {
             start,
-            end: start + span,
+            end: start
+                .checked_add(span)
+                .ok_or_else(|| beyond("start_date", start))?,
         },
         (None, Some(end)) => Window {
-            start: end - span,
+            start: end
+                .checked_sub(span)
+                .ok_or_else(|| beyond("end_date", end))?,
             end,
         },
         (Some(start), Some(end)) => Window { start, end },
@@ -1547,6 +1562,7 @@ mod properties {
                 "0", "1000", "1001", "18446744073709551616", "2024-05-01T00:00:00Z",
                 "2024-05-01T00:00:00", "2024-02-30T00:00:00Z", "1970-01-01T00:00:00+14:00",
                 "9999-12-31T23:59:59-14:00", "+10000-01-01T00:00:00Z", "2024-05-01",
+                "-9999-01-01T00:00:00Z", "9999-12-01T00:00:00Z",
                 "https://example.org/a.jpg", "javascript:alert(1)", "a@example.org", ",,,",
                 "1,2,3",
             ][..])
@@ -1584,6 +1600,23 @@ mod properties {
             prop_assert_eq!(e.to_errors().0.len(), 1);
         }
         Ok(())
+    }
+
+    #[test]
+    fn a_start_date_too_near_the_end_of_time_for_a_90_day_window_is_refused_not_a_panic() {
+        for q in [
+            "start_date=9999-12-31T23%3A59%3A59-14%3A00",
+            "start_date=9999-12-01T00%3A00%3A00Z",
+            "end_date=-9999-01-01T00%3A00%3A00Z",
+        ] {
+            for e in [
+                parse_requests_query(q.as_bytes(), NOW).err(),
+                parse_updates_query(q.as_bytes(), NOW).err(),
+            ] {
+                let e = e.unwrap_or_else(|| panic!("{q} accepted"));
+                assert!(e.field().is_some_and(|f| f.ends_with("_date")), "{q}: {e}");
+            }
+        }
     }
 
     proptest! {
