@@ -39,7 +39,8 @@ pub enum BootError {
     Store(#[from] crate::store::StoreError),
     #[error("districts: {0}")]
     Districts(#[from] crate::districts::DistrictError),
-    #[error("reference data: {0}")]
+    /// A CSV file refused (each message names its file).
+    #[error("{0}")]
     Reference(#[from] reference::ReferenceError),
     #[error("taxonomy: {0}")]
     Taxonomy(#[from] crate::model::TaxonomyError),
@@ -550,8 +551,12 @@ pub async fn import_projects(
 /// so importing the same file twice adds nothing). `progress` is called after
 /// each committed chunk with the number of records handled so far.
 ///
+/// A damaged file never gets here: [`reference::parse_dansmarue`] refuses it
+/// whole before anything is placed or stored.
+///
 /// # Errors
-/// [`BootError::Store`] if a write fails; chunks committed before stay.
+/// [`BootError::Store`] if a write fails; chunks committed before stay (a
+/// rerun completes the import: the client ids make it idempotent).
 pub async fn import_dansmarue(
     store: &Store,
     reference: &Reference,

@@ -101,16 +101,7 @@ pub fn write_csv(
     records: impl Iterator<Item = DansMaRueRecord>,
 ) -> std::io::Result<u64> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record([
-        "id_dmr",
-        "type",
-        "soustype",
-        "adresse",
-        "datedecl",
-        "prefixe",
-        "latitude",
-        "longitude",
-    ])?;
+    w.write_record(crate::reference::DANSMARUE_COLUMNS)?;
     let mut n = 0;
     for r in records {
         let date = r.created_at.date();

@@ -654,10 +654,11 @@ async fn import(cmd: ImportCommand) -> Result<(), BootError> {
     };
     match cmd {
         ImportCommand::Reports(args) => {
-            let bytes = read(&args.file)?;
+            // The whole file is parsed first: a damaged one is refused
+            // before the store is even opened.
+            let (records, mut rejected) = reference::parse_dansmarue(&read(&args.file)?)?;
             let store = Store::open_sqlite(&args.data.data_dir).await?;
             let reference = boot::load_reference(&store, DEFAULT_WORKING_CLASS_THRESHOLD).await?;
-            let (records, mut rejected) = reference::parse_dansmarue(bytes.as_slice())?;
             let pb = bar(records.len() as u64, "reports");
             let s = boot::import_dansmarue(&store, &reference, records, false, |n| {
                 pb.set_position(n as u64)
@@ -674,10 +675,9 @@ async fn import(cmd: ImportCommand) -> Result<(), BootError> {
             print_rejections(&rejected);
         }
         ImportCommand::Projects(args) => {
-            let bytes = read(&args.file)?;
+            let (raw, rejected) = reference::parse_projects(&read(&args.file)?)?;
             let store = Store::open_sqlite(&args.data.data_dir).await?;
             let reference = boot::load_reference(&store, DEFAULT_WORKING_CLASS_THRESHOLD).await?;
-            let (raw, rejected) = reference::parse_projects(&bytes)?;
             let pb = bar(raw.len() as u64, "projects");
             let s = boot::import_projects(&store, &reference, raw).await?;
             pb.finish();
@@ -691,7 +691,10 @@ async fn import(cmd: ImportCommand) -> Result<(), BootError> {
             print_rejections(&rejected);
         }
         ImportCommand::Perimeters(args) => {
-            let text = String::from_utf8(read(&args.file)?)
+            let bytes = read(&args.file)?;
+            // Names the line of the first byte that is not UTF-8.
+            reference::utf8_text("perimeter GeoJSON", &bytes)?;
+            let text = String::from_utf8(bytes)
                 .map_err(|_| BootError::Invalid("the GeoJSON file is not UTF-8".into()))?;
             let store = Store::open_sqlite(&args.data.data_dir).await?;
             let row = LayerRow {

@@ -3,10 +3,9 @@
 //! (DansMaRue reports, participatory-budget winners) used both at first start
 //! and by `civicmap import`.
 //!
-//! Parsers return rows with the line number of each rejected record and why;
+//! Parsers return rows with the line number of each rejected record and why,
+//! or refuse a damaged file whole (`ReferenceError::Damaged`, with its line);
 //! they do not attribute districts or touch the store.
-
-use std::io::Read;
 
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
@@ -43,13 +42,67 @@ pub enum ReferenceError {
         file: &'static str,
         column: &'static str,
     },
-    #[error("{file}: {source}")]
-    Csv {
+    /// The file is damaged: bytes that are not UTF-8, a record with the wrong
+    /// number of fields, a last line cut short. The whole file is refused, so
+    /// an import stores nothing of it.
+    #[error("{file}: line {line}: {reason}; the file is refused and nothing of it is imported")]
+    Damaged {
         file: &'static str,
-        source: csv::Error,
+        line: u64,
+        reason: String,
     },
     #[error("geocoder: {0}")]
     Geocoder(#[from] crate::geocode::GeocodeError),
+}
+
+/// The 1-based line holding the byte at `offset`.
+fn line_at(bytes: &[u8], offset: usize) -> u64 {
+    let before = bytes.get(..offset).unwrap_or(bytes);
+    1 + before.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// The text of an imported file, refused as [`ReferenceError::Damaged`]
+/// (naming the line) when it is not UTF-8.
+///
+/// # Errors
+/// [`ReferenceError::Damaged`] at the line of the first byte that is not UTF-8.
+pub fn utf8_text<'a>(file: &'static str, bytes: &'a [u8]) -> Result<&'a str, ReferenceError> {
+    std::str::from_utf8(bytes).map_err(|e| ReferenceError::Damaged {
+        file,
+        line: line_at(bytes, e.valid_up_to()),
+        reason: format!(
+            "byte {:#04x} is not UTF-8 (is the file in another encoding?)",
+            bytes.get(e.valid_up_to()).copied().unwrap_or(0)
+        ),
+    })
+}
+
+/// Checks that a CSV file is whole before any of it is read: UTF-8 text
+/// whose last line ends with a line end (a file cut short in transfer
+/// usually ends mid-line).
+fn check_intact(file: &'static str, bytes: &[u8]) -> Result<(), ReferenceError> {
+    utf8_text(file, bytes)?;
+    if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+        return Err(ReferenceError::Damaged {
+            file,
+            line: line_at(bytes, bytes.len()),
+            reason: "the last line has no line end: the file looks truncated".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A record the CSV reader could not read: the whole file is damaged.
+fn damaged(file: &'static str, e: &csv::Error) -> ReferenceError {
+    let line = e.position().map_or(0, csv::Position::line);
+    let reason = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("a record of {len} fields where the header has {expected_len}"),
+        csv::ErrorKind::Utf8 { err, .. } => format!("field {} is not UTF-8", err.field() + 1),
+        _ => e.to_string(),
+    };
+    ReferenceError::Damaged { file, line, reason }
 }
 
 /// The embedded Paris address base as a geocoder.
@@ -111,24 +164,39 @@ fn field(rec: &csv::StringRecord, i: usize) -> Option<&str> {
     rec.get(i).map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// The DansMaRue columns [`parse_dansmarue`] reads (a published export has
+/// more, in another order), in the order `civicmap generate` writes them.
+pub const DANSMARUE_COLUMNS: [&str; 8] = [
+    "id_dmr",
+    "type",
+    "soustype",
+    "adresse",
+    "datedecl",
+    "prefixe",
+    "latitude",
+    "longitude",
+];
+
 /// Parses a DansMaRue CSV (`id_dmr,…,type,soustype,adresse,…,datedecl,…,prefixe,…,latitude,longitude`).
 /// Dates are days (the public export has no time): a report is placed at noon,
 /// Paris time being UTC+1/+2, so its calendar date is the same in both.
 ///
+/// The whole file is read before anything is returned: a damaged file
+/// (not UTF-8, a record with the wrong number of fields, a last line without
+/// its line end) is refused as a whole, naming the line. Records that are
+/// well-formed but unusable (bad date, unknown channel, coordinate out of
+/// range) are returned as [`Rejected`] with their line numbers.
+///
 /// # Errors
-/// [`ReferenceError`] when the file is not CSV or lacks a column; bad rows are
-/// returned as [`Rejected`] with their line numbers.
+/// [`ReferenceError::Damaged`] for a damaged file;
+/// [`ReferenceError::MissingColumn`] when the header lacks a column.
 pub fn parse_dansmarue(
-    reader: impl Read,
+    bytes: &[u8],
 ) -> Result<(Vec<DansMaRueRecord>, Vec<Rejected>), ReferenceError> {
     const FILE: &str = "DansMaRue CSV";
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_reader(reader);
-    let headers = rdr
-        .headers()
-        .map_err(|source| ReferenceError::Csv { file: FILE, source })?
-        .clone();
+    check_intact(FILE, bytes)?;
+    let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
+    let headers = rdr.headers().map_err(|e| damaged(FILE, &e))?.clone();
     let cols = Columns {
         file: FILE,
         headers: &headers,
@@ -146,17 +214,7 @@ pub fn parse_dansmarue(
     let mut ok = Vec::new();
     let mut rejected = Vec::new();
     for rec in rdr.records() {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, csv::Position::line);
-                rejected.push(Rejected {
-                    line,
-                    reason: e.to_string(),
-                });
-                continue;
-            }
-        };
+        let rec = rec.map_err(|e| damaged(FILE, &e))?;
         let line = rec.position().map_or(0, csv::Position::line);
         let row = (|| -> Result<DansMaRueRecord, String> {
             let id_dmr = field(&rec, c_id).ok_or("empty id_dmr")?.to_owned();
@@ -297,11 +355,16 @@ const OPENDATA_FIELDS: ProjectColumns = ProjectColumns {
 /// opendata export with French labels (`;`-separated) or with field names
 /// (`,`-separated). The layout is recognised from the header.
 ///
+/// A damaged file is refused as a whole, as by [`parse_dansmarue`]; every
+/// record has the header's number of fields.
+///
 /// # Errors
-/// [`ReferenceError`] when the file is not CSV or lacks a column; bad rows are
-/// returned as [`Rejected`].
+/// [`ReferenceError::Damaged`] for a damaged file,
+/// [`ReferenceError::MissingColumn`] when the header lacks a column; bad rows
+/// are returned as [`Rejected`].
 pub fn parse_projects(bytes: &[u8]) -> Result<(Vec<RawProject>, Vec<Rejected>), ReferenceError> {
     const FILE: &str = "participatory-budget CSV";
+    check_intact(FILE, bytes)?;
     let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
     let delimiter = if first_line.contains(&b';') {
         b';'
@@ -310,12 +373,9 @@ pub fn parse_projects(bytes: &[u8]) -> Result<(Vec<RawProject>, Vec<Rejected>), 
     };
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(delimiter)
-        .flexible(true)
+        .flexible(false)
         .from_reader(bytes);
-    let headers = rdr
-        .headers()
-        .map_err(|source| ReferenceError::Csv { file: FILE, source })?
-        .clone();
+    let headers = rdr.headers().map_err(|e| damaged(FILE, &e))?.clone();
     let cols = Columns {
         file: FILE,
         headers: &headers,
@@ -346,17 +406,7 @@ pub fn parse_projects(bytes: &[u8]) -> Result<(Vec<RawProject>, Vec<Rejected>), 
     let mut ok = Vec::new();
     let mut rejected = Vec::new();
     for rec in rdr.records() {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, csv::Position::line);
-                rejected.push(Rejected {
-                    line,
-                    reason: e.to_string(),
-                });
-                continue;
-            }
-        };
+        let rec = rec.map_err(|e| damaged(FILE, &e))?;
         let line = rec.position().map_or(0, csv::Position::line);
         let text = |i: usize| field(&rec, i).map(str::to_owned);
         let row = (|| -> Result<RawProject, String> {
@@ -467,5 +517,232 @@ mod tests {
             rejected.iter().map(|r| r.line).collect::<Vec<_>>(),
             vec![3, 4]
         );
+    }
+
+    // ------------------------------------------------------ properties
+
+    use proptest::prelude::*;
+
+    const HEADER: [&str; 8] = DANSMARUE_COLUMNS;
+
+    /// A DansMaRue record as a test writes it: fields as text, and what the
+    /// parser must read from them.
+    #[derive(Debug, Clone)]
+    struct Written {
+        id: String,
+        category: String,
+        subcategory: String,
+        address: Option<String>,
+        day: (i32, u8, u8),
+        prefixe: &'static str,
+        lat: f64,
+        lon: f64,
+    }
+
+    impl Written {
+        fn fields(&self) -> Vec<String> {
+            let (y, m, d) = self.day;
+            vec![
+                self.id.clone(),
+                self.category.clone(),
+                self.subcategory.clone(),
+                self.address.clone().unwrap_or_default(),
+                format!("{y:04}-{m:02}-{d:02}"),
+                self.prefixe.to_owned(),
+                self.lat.to_string(),
+                self.lon.to_string(),
+            ]
+        }
+    }
+
+    /// Text a field may hold: anything printable, commas, quotes and line
+    /// breaks included (the writer quotes them), with something left after
+    /// trimming.
+    fn text() -> impl Strategy<Value = String> {
+        "[^\\s\\p{C}][\\PC\n\",]{0,30}[^\\s\\p{C}]|[^\\s\\p{C}]"
+    }
+
+    fn written() -> impl Strategy<Value = Written> {
+        (
+            "[A-Z0-9]{1,12}",
+            text(),
+            text(),
+            proptest::option::of(text()),
+            (1900_i32..2100, 1_u8..=12, 1_u8..=28),
+            proptest::sample::select(
+                &[
+                    "Android",
+                    "iOS",
+                    "IOPage DMR Paris.fr application",
+                    "Page DMR Paris.fr",
+                    "Back Office",
+                ][..],
+            ),
+            -90.0_f64..=90.0,
+            -180.0_f64..=180.0,
+        )
+            .prop_map(
+                |(id, category, subcategory, address, day, prefixe, lat, lon)| Written {
+                    id,
+                    category,
+                    subcategory,
+                    address,
+                    day,
+                    prefixe,
+                    lat,
+                    lon,
+                },
+            )
+    }
+
+    /// Writes a file with the header and `records`, one of them changed to
+    /// `fields` when given; returns it with the byte offset of each record.
+    fn file(records: &[Written], odd: Option<(usize, Vec<String>)>) -> (Vec<u8>, Vec<usize>) {
+        let mut w = csv::WriterBuilder::new()
+            .flexible(true)
+            .from_writer(Vec::new());
+        w.write_record(HEADER).unwrap();
+        let mut starts = Vec::new();
+        for (i, r) in records.iter().enumerate() {
+            w.flush().unwrap();
+            starts.push(w.get_ref().len());
+            match &odd {
+                Some((k, fields)) if *k == i => w.write_record(fields).unwrap(),
+                _ => w.write_record(r.fields()).unwrap(),
+            }
+        }
+        (w.into_inner().unwrap(), starts)
+    }
+
+    fn damaged_line<T: std::fmt::Debug>(r: Result<(Vec<T>, Vec<Rejected>), ReferenceError>) -> u64 {
+        match r {
+            Err(ReferenceError::Damaged { line, .. }) => line,
+            Err(other) => panic!("refused, but not as damaged: {other}"),
+            Ok((ok, rejected)) => panic!("read: {} records, {rejected:?}", ok.len()),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        #[test]
+        fn generated_dansmarue_files_read_back_record_for_record(
+            records in proptest::collection::vec(written(), 0..12)
+        ) {
+            let (bytes, starts) = file(&records, None);
+            let (read, rejected) = parse_dansmarue(&bytes).unwrap();
+            prop_assert!(rejected.is_empty(), "{:?}", rejected);
+            prop_assert_eq!(read.len(), records.len());
+            for ((w, r), start) in records.iter().zip(&read).zip(&starts) {
+                prop_assert_eq!(r.line, line_at(&bytes, *start));
+                prop_assert_eq!(&r.id_dmr, &w.id);
+                prop_assert_eq!(&r.category_label, w.category.trim());
+                prop_assert_eq!(&r.subcategory_label, w.subcategory.trim());
+                prop_assert_eq!(r.address.as_deref(), w.address.as_deref().map(str::trim));
+                prop_assert_eq!(
+                    (r.created_at.year(), u8::from(r.created_at.month()), r.created_at.day()),
+                    w.day
+                );
+                prop_assert_eq!(Some(r.channel), dansmarue_channel(w.prefixe));
+                prop_assert_eq!((r.location.lat(), r.location.lon()), (w.lat, w.lon));
+            }
+        }
+
+        #[test]
+        fn a_csv_file_cut_anywhere_but_at_a_line_end_is_refused_naming_the_line_of_the_cut(
+            records in proptest::collection::vec(written(), 1..8),
+            at in any::<proptest::sample::Index>(),
+        ) {
+            let (bytes, _) = file(&records, None);
+            let cut = &bytes[..at.index(bytes.len())];
+            // A cut at a line end leaves a shorter file that is whole.
+            prop_assume!(!cut.is_empty() && !cut.ends_with(b"\n"));
+            let line = line_at(cut, cut.len());
+            prop_assert_eq!(damaged_line(parse_dansmarue(cut)), line);
+            prop_assert_eq!(damaged_line(parse_projects(cut)), line);
+        }
+
+        #[test]
+        fn a_dansmarue_record_with_a_field_more_or_less_is_refused_with_its_line(
+            records in proptest::collection::vec(written(), 1..8),
+            which in any::<proptest::sample::Index>(),
+            more in any::<bool>(),
+        ) {
+            let k = which.index(records.len());
+            let mut fields = records[k].fields();
+            if more {
+                fields.push("surplus".into());
+            } else {
+                fields.pop();
+            }
+            let (bytes, starts) = file(&records, Some((k, fields)));
+            prop_assert_eq!(damaged_line(parse_dansmarue(&bytes)), line_at(&bytes, starts[k]));
+        }
+
+        #[test]
+        fn a_byte_that_is_not_utf8_anywhere_in_a_csv_file_is_refused_with_its_line(
+            records in proptest::collection::vec(written(), 1..8),
+            at in any::<proptest::sample::Index>(),
+            bad in prop_oneof![Just(0xff_u8), Just(0xc3), Just(0x80), Just(0xe9)],
+        ) {
+            let (mut bytes, _) = file(&records, None);
+            let at = at.index(bytes.len());
+            bytes.insert(at, bad);
+            let line = line_at(&bytes, at);
+            // 0xc3 before a continuation byte is UTF-8: nothing to refuse.
+            if let Err(e) = std::str::from_utf8(&bytes) {
+                prop_assert_eq!(line_at(&bytes, e.valid_up_to()), line);
+                prop_assert_eq!(damaged_line(parse_dansmarue(&bytes)), line);
+                prop_assert_eq!(damaged_line(parse_projects(&bytes)), line);
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_make_a_csv_parser_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..400),
+            text in "[\\PC\n\r\",;]{0,400}",
+        ) {
+            for input in [bytes.as_slice(), text.as_bytes()] {
+                let lines = line_at(input, input.len());
+                if let Ok((ok, rejected)) = parse_dansmarue(input) {
+                    prop_assert!(ok.iter().map(|r| r.line).chain(rejected.iter().map(|r| r.line)).all(|l| (2..=lines).contains(&l)));
+                }
+                let _ = parse_projects(input);
+                let _ = crate::model::Taxonomy::from_csv(&String::from_utf8_lossy(input));
+            }
+            let with_header = format!("{}\n{text}\n", HEADER.join(","));
+            let _ = parse_dansmarue(with_header.as_bytes());
+        }
+
+        #[test]
+        fn mutated_shipped_csv_files_never_make_a_parser_panic(
+            file in 0_usize..4,
+            flips in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>()), 1..6),
+            cut in any::<proptest::sample::Index>(),
+        ) {
+            // The first 60 lines of each shipped CSV.
+            let shipped: [&[u8]; 4] = [
+                DANSMARUE_SAMPLE_CSV,
+                BUDGET_PROJECTS_CSV,
+                BUDGET_PROJECTS_2024_CSV,
+                TAXONOMY_CSV.as_bytes(),
+            ];
+            let whole = shipped[file];
+            let end = whole
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .nth(59)
+                .map_or(whole.len(), |(i, _)| i + 1);
+            let mut bytes = whole[..end].to_vec();
+            for (at, v) in flips {
+                let i = at.index(bytes.len());
+                bytes[i] = v;
+            }
+            bytes.truncate(cut.index(bytes.len() + 1).max(bytes.len() / 2));
+            let _ = parse_dansmarue(&bytes);
+            let _ = parse_projects(&bytes);
+            let _ = crate::model::Taxonomy::from_csv(&String::from_utf8_lossy(&bytes));
+        }
     }
 }

@@ -609,6 +609,22 @@ proptest! {
     }
 
     #[test]
+    fn a_real_image_cut_short_anywhere_in_its_pixels_is_refused_never_stored_half_grey(
+        which in 0usize..3,
+        cut in any::<prop::sample::Index>(),
+    ) {
+        // Without metadata, so that every cut before the end loses pixels;
+        // a PNG keeps its picture when only its 12-byte IEND chunk is cut.
+        let img = picture(48, 32, 2);
+        let (bytes, kept) = vec![(jpeg(&img), 0), (png(&img), 12), (webp(&img), 0)].swap_remove(which);
+        let cut = cut.index(bytes.len() - kept);
+        match sanitise(&bytes[..cut], &Limits::default()) {
+            Ok(_) => prop_assert!(false, "cut at {} of {}: accepted", cut, bytes.len()),
+            Err(e) => prop_assert!((400..500).contains(&e.http_status()), "{:?}", e),
+        }
+    }
+
+    #[test]
     fn damaged_real_images_never_make_sanitise_panic(
         which in 0usize..3,
         flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),

@@ -211,6 +211,8 @@ fn a_marker_contact_appears_in_no_public_answer_and_after_erasure_not_in_the_dat
         "/api/v1/districts/at?lon=2.3622&lat=48.8663".to_owned(),
         "/api/v1/geocode/reverse?lon=2.3622&lat=48.8663".to_owned(),
         "/health".to_owned(),
+        // The OpenAPI document and its examples.
+        "/openapi.json".to_owned(),
         "/tiles".to_owned(),
         "/tiles/reports.json".to_owned(),
         "/open311/v2/discovery.json".to_owned(),

@@ -468,4 +468,107 @@ mod tests {
             read_geojson_layer(&spec(), &LoadOptions::default(), TWO.as_bytes()).unwrap();
         assert_eq!(from_reader.len(), 2);
     }
+
+    // ------------------------------------------------------ properties
+
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    /// A feature collection of `(code, name, ring)` features.
+    fn collection(features: &[(String, String, Vec<[f64; 2]>)]) -> String {
+        serde_json::json!({
+            "type": "FeatureCollection",
+            "features": features.iter().map(|(code, name, ring)| serde_json::json!({
+                "type": "Feature",
+                "properties": {"code": code, "name": name},
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+            })).collect::<Vec<_>>(),
+        })
+        .to_string()
+    }
+
+    /// A closed ring of 3 to 8 distinct-looking positions in range.
+    fn ring() -> impl Strategy<Value = Vec<[f64; 2]>> {
+        proptest::collection::vec((-180.0_f64..=180.0, -90.0_f64..=90.0), 3..8).prop_map(|ps| {
+            let mut ring: Vec<[f64; 2]> = ps.into_iter().map(|(x, y)| [x, y]).collect();
+            ring.push(ring[0]);
+            ring
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        #[test]
+        fn generated_perimeter_files_read_back_their_codes_names_and_rings(
+            features in proptest::collection::vec(("[A-Za-z0-9_-]{1,12}", "[A-Za-zé' -]{0,20}[a-z]", ring()), 1..6)
+        ) {
+            // Codes unique by their position.
+            let features: Vec<_> = features
+                .into_iter()
+                .enumerate()
+                .map(|(i, (code, name, ring))| (format!("{i}{code}"), name, ring))
+                .collect();
+            let read = parse_geojson_layer(&spec(), &collection(&features)).unwrap();
+            prop_assert_eq!(read.len(), features.len());
+            for (d, (code, name, ring)) in read.iter().zip(&features) {
+                prop_assert_eq!(&d.code, code);
+                prop_assert_eq!(d.name.as_str(), name.trim());
+                let exterior: Vec<[f64; 2]> =
+                    d.geometry.0[0].exterior().0.iter().map(|c| [c.x, c.y]).collect();
+                prop_assert_eq!(&exterior, ring);
+            }
+        }
+
+        #[test]
+        fn a_perimeter_file_cut_anywhere_is_refused_as_not_geojson_naming_the_line(
+            at in any::<Index>(),
+        ) {
+            let cut = &TWO[..at.index(TWO.len())];
+            match parse_geojson_layer(&spec(), cut) {
+                Err(DistrictError::Json { reason, .. }) => {
+                    prop_assert!(reason.contains("line "), "{}", reason);
+                }
+                other => prop_assert!(false, "{:?}", other.map(|d| d.len())),
+            }
+        }
+
+        #[test]
+        fn mutated_perimeter_files_never_panic_and_a_refusal_is_a_district_error(
+            flips in proptest::collection::vec((any::<Index>(), any::<u8>()), 1..8),
+            value in prop_oneof![
+                Just("1e999"), Just("-1e999"), Just("NaN"), Just("[]"), Just("[[]]"), Just("null"),
+                Just("{}"), Just("\"\""), Just("[[[0,0]]]"), Just("[[[0,0],[1,1],[0,0]]]"),
+                Just("[[[2.3,48.85],[2.31,48.85],[2.31,48.86],[2.3,48.85]],[]]"),
+                Just("1.7976931348623157e308"), Just("-0"), Just("true"),
+            ],
+            at in any::<Index>(),
+        ) {
+            let mut bytes = TWO.as_bytes().to_vec();
+            for (i, b) in flips {
+                let i = i.index(bytes.len());
+                bytes[i] = b;
+            }
+            let _ = parse_geojson_layer(&spec(), &String::from_utf8_lossy(&bytes));
+            // One value replaced by a value from the edges of GeoJSON.
+            let starts: Vec<usize> = TWO
+                .char_indices()
+                .filter(|(_, c)| matches!(c, '[' | '"' | '2' | '4'))
+                .map(|(i, _)| i)
+                .collect();
+            let start = starts[at.index(starts.len())];
+            let end = TWO[start..]
+                .find([',', ']', '}'])
+                .map_or(TWO.len(), |e| start + e.max(1));
+            let text = format!("{}{value}{}", &TWO[..start], &TWO[end..]);
+            let _ = parse_geojson_layer(&spec(), &text);
+        }
+
+        #[test]
+        fn arbitrary_text_never_makes_the_perimeter_parser_panic(
+            text in "\\PC{0,200}|[\\[\\]{}\",:0-9.e-]{0,200}"
+        ) {
+            let _ = parse_geojson_layer(&spec(), &text);
+        }
+    }
 }

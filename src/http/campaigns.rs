@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Key;
 use super::dto::{DistrictJson, rfc3339};
 use super::reports::parse_instant;
-use super::{ApiError, ApiJson, ApiQuery, AppState};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState};
 use crate::model::Action;
 use crate::service::{App, Campaign, DEFAULT_NEAR_M, NewCampaign, Perimeter, from_unix_ms};
 
@@ -149,7 +149,7 @@ pub async fn list(
 )]
 pub async fn one(
     State(app): State<AppState>,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<CampaignJson>, ApiError> {
     let c = app
         .campaign(&key)
@@ -240,7 +240,7 @@ pub async fn create(
 pub async fn close(
     key: Key,
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CampaignJson>, ApiError> {
     let caller = key.may(Action::ManageCampaigns)?;
     let (caller, change) = (caller.clone(), Arc::clone(&app));

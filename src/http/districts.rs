@@ -1,7 +1,7 @@
 //! `/api/v1/districts`, `/api/v1/layers` and `/api/v1/geocode`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use geo::orient::{Direction, Orient};
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use super::dto::{AddressJson, GeocodeJson};
-use super::{ApiError, ApiQuery, AppState};
+use super::{ApiError, ApiPath, ApiQuery, AppState};
 use crate::districts::District;
 use crate::model::Layer;
 
@@ -111,7 +111,7 @@ pub async fn list(
 )]
 pub async fn one(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let dense = app
         .districts
@@ -179,7 +179,11 @@ pub async fn one(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PointQuery {
+    /// WGS84 longitude.
+    #[param(value_type = Option<f64>, minimum = -180.0, maximum = 180.0)]
     pub lon: Option<String>,
+    /// WGS84 latitude.
+    #[param(value_type = Option<f64>, minimum = -90.0, maximum = 90.0)]
     pub lat: Option<String>,
     pub date: Option<String>,
 }

@@ -13,21 +13,38 @@ use crate::spatial::h3_hex;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReportBody {
+    /// `anomaly` or `contribution`.
+    #[schema(pattern = "^(anomaly|contribution)$", example = "anomaly")]
     pub kind: String,
+    /// A category code of `GET /api/v1/categories`.
+    #[schema(example = "proprete")]
     pub category: String,
+    /// A subcategory code of the category (needed for an anomaly).
     #[serde(default)]
     pub subcategory: Option<String>,
+    /// Plain text, at most 4,000 characters.
     #[serde(default)]
+    #[schema(max_length = 4000)]
     pub description: Option<String>,
+    /// WGS84 longitude; with `lat`, or give `address` instead. Must lie in
+    /// the served city.
     #[serde(default)]
+    #[schema(minimum = -180.0, maximum = 180.0, example = 2.3499)]
     pub lon: Option<f64>,
+    /// WGS84 latitude.
     #[serde(default)]
+    #[schema(minimum = -90.0, maximum = 90.0, example = 48.853)]
     pub lat: Option<f64>,
+    /// An address of the city, geocoded when no point is given.
     #[serde(default)]
     pub address: Option<String>,
+    /// The app's id for this report: a retry with the same id returns the
+    /// same report.
     #[serde(default)]
     pub client_id: Option<String>,
+    /// `ios`, `android`, `web` or `back_office`.
     #[serde(default)]
+    #[schema(pattern = "^(ios|android|web|back_office)$")]
     pub channel: Option<String>,
     #[serde(default)]
     pub contact: Option<String>,

@@ -28,6 +28,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// The route exists, the method does not (405, with `Allow`).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("{0}")]
     Conflict(String),
     #[error("request body is larger than {limit} bytes")]
@@ -65,6 +68,7 @@ pub enum ErrorCode {
     Unauthorized,
     Forbidden,
     NotFound,
+    MethodNotAllowed,
     Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -102,6 +106,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -152,6 +157,7 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => (ErrorCode::Unauthorized, None, self.to_string()),
             ApiError::Forbidden(_) => (ErrorCode::Forbidden, None, self.to_string()),
             ApiError::NotFound(_) => (ErrorCode::NotFound, None, self.to_string()),
+            ApiError::MethodNotAllowed(_) => (ErrorCode::MethodNotAllowed, None, self.to_string()),
             ApiError::Conflict(_) => (ErrorCode::Conflict, None, self.to_string()),
             ApiError::PayloadTooLarge { .. } => {
                 (ErrorCode::PayloadTooLarge, None, self.to_string())

@@ -15,7 +15,7 @@
 //! failure later can only cut the body short (logged).
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
@@ -23,7 +23,7 @@ use futures_util::StreamExt as _;
 use super::extract::parse_query;
 use super::projects::{ProjectQuery, project_filter};
 use super::reports::{ListQuery, report_filter};
-use super::{ApiError, AppState};
+use super::{ApiError, ApiPath, AppState};
 use crate::open311::Format;
 use crate::service::{ProjectFormat, ReportExport, ReportFormat};
 
@@ -43,7 +43,7 @@ const FILES: [&str; 6] = [
     tag = "export",
     params(("file" = String, Path, description = "One of reports.csv, reports.geojson, reports.georeport.json, reports.georeport.xml, projects.csv, projects.geojson", pattern = "^(reports\\.(csv|geojson|georeport\\.json|georeport\\.xml)|projects\\.(csv|geojson))$"), ("bbox" = Option<String>, Query, description = "minlon,minlat,maxlon,maxlat"), ("district" = Option<String>, Query, description = "A district id"), ("kind" = Option<String>, Query, description = "Reports: anomaly or contribution"), ("category" = Option<String>, Query, description = "Reports: a category code"), ("status" = Option<String>, Query, description = "Reports: a status"), ("from" = Option<String>, Query, description = "Reports filed at or after (RFC 3339 or YYYY-MM-DD)"), ("to" = Option<String>, Query, description = "Reports filed before (RFC 3339 or YYYY-MM-DD)"), ("campaign" = Option<String>, Query, description = "Reports: contributions to this campaign"), ("edition" = Option<String>, Query, description = "Projects: the edition year"), ("working_class_flag" = Option<String>, Query, description = "Projects: true or false"), ("progress" = Option<String>, Query, description = "Projects: progress status")),
     responses(
-        (status = 200, description = "The file, streamed in a stable order, without personal data", content((String = "text/csv"), (Object = "application/geo+json"), (Object = "application/json"), (String = "text/xml"))),
+        (status = 200, description = "The file, streamed in a stable order, without personal data", content((String = "text/csv"), (Object = "application/geo+json"), (Vec<serde_json::Value> = "application/json"), (String = "text/xml"))),
         crate::http::openapi::NotFound,
         crate::http::openapi::Invalid,
         crate::http::openapi::TooMany,
@@ -53,7 +53,7 @@ const FILES: [&str; 6] = [
 pub async fn file(
     State(app): State<AppState>,
     axum::Extension(guard): axum::Extension<std::sync::Arc<super::limits::Guard>>,
-    Path(file): Path<String>,
+    ApiPath(file): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let query = query.unwrap_or_default();

@@ -1,13 +1,13 @@
 //! `/api/v1/keys` (admin): API keys. A new key is shown once, in the 201.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Key;
 use super::dto::rfc3339;
-use super::{ApiError, ApiJson, AppState};
+use super::{ApiError, ApiJson, ApiPath, AppState};
 use crate::model::{Action, Role};
 use crate::service::{create_key, from_unix_ms};
 use crate::store::KeyRow;
@@ -126,7 +126,7 @@ pub async fn create(
 pub async fn revoke(
     key: Key,
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     key.may(Action::ManageKeys)?;
     let id: i64 = id

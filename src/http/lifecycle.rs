@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Key;
 use super::dto::rfc3339;
-use super::{ApiError, ApiJson, AppState};
+use super::{ApiError, ApiJson, ApiPath, AppState};
 use crate::model::{Action, ReportId};
 use crate::service::PublicEvent;
 use crate::spatial::h3_hex;
@@ -106,7 +106,7 @@ pub struct HistoryJson {
 )]
 pub async fn history(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<HistoryJson>, ApiError> {
     let id = report_id(&id)?;
     let events = app
@@ -150,7 +150,7 @@ pub struct StatusBody {
 pub async fn change_status(
     key: Key,
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<StatusBody>,
 ) -> Result<Json<EventJson>, ApiError> {
     let caller = key.may(Action::ChangeStatus)?;
@@ -191,7 +191,7 @@ pub struct NoteBody {
 pub async fn add_note(
     key: Key,
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<NoteBody>,
 ) -> Result<(StatusCode, Json<EventJson>), ApiError> {
     let caller = key.may(Action::AddNote)?;
@@ -231,7 +231,7 @@ pub struct DuplicateBody {
 pub async fn mark_duplicate(
     key: Key,
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<DuplicateBody>,
 ) -> Result<Json<EventJson>, ApiError> {
     let caller = key.may(Action::MarkDuplicate)?;
@@ -281,7 +281,7 @@ pub struct SupportJson {
 pub async fn support(
     key: Key,
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<SupportBody>,
 ) -> Result<(StatusCode, Json<SupportJson>), ApiError> {
     let caller = key.may(Action::Support)?;

@@ -37,7 +37,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 pub use error::ApiError;
-pub use extract::{ApiJson, ApiQuery, parse_json};
+pub use extract::{ApiJson, ApiPath, ApiQuery, parse_json};
 pub use viewer::{parse_maplibre_dir, parse_maplibre_url};
 
 use crate::config::MAX_BODY_BYTES;
@@ -126,6 +126,7 @@ pub fn serving(app: AppState) -> (Router, Arc<limits::Guard>) {
     ));
     let outside = outside.with_state(Arc::clone(&app)).layer(Extension(doc));
     let router = router
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .with_state(Arc::clone(&app))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -133,6 +134,7 @@ pub fn serving(app: AppState) -> (Router, Arc<limits::Guard>) {
         .layer(from_fn_with_state(Arc::clone(&guard), limits::shed))
         .layer(Extension(Arc::clone(&guard)))
         .merge(outside)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(CorsLayer::permissive().max_age(Duration::from_secs(3_600)))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(
@@ -212,6 +214,12 @@ where
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("no route for {}", uri.path()))
+}
+
+/// A route asked with a method it does not take: a JSON 405 (axum's own has
+/// an empty body). Open311 routes answer in their own format.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{} does not take {method}", uri.path()))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -23,7 +23,7 @@ use serde::Serialize;
 use super::auth::Key;
 use super::dto::{ReportJson, rfc3339};
 use super::lifecycle::report_id;
-use super::{ApiError, AppState};
+use super::{ApiError, ApiPath, AppState};
 use crate::model::{Action, ReportId};
 use crate::photos::{Limits, MAX_PHOTOS_PER_REPORT, OUTPUT_CONTENT_TYPE, Variant};
 use crate::service::PhotoInfo;
@@ -138,7 +138,7 @@ pub async fn upload(
     key: Key,
     client: super::limits::Client,
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<PhotosJson>), ApiError> {
     let caller = key.may(Action::UploadPhoto)?;
@@ -257,7 +257,7 @@ fn multipart_error(e: MultipartError) -> ApiError {
 )]
 pub async fn list(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<PhotosJson>, ApiError> {
     let id = report_id(&id)?;
     let photos = app
@@ -284,7 +284,7 @@ pub async fn list(
 )]
 pub async fn file(
     State(app): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let Some(bytes) = app.photo_file(&name).await? else {
         return Err(ApiError::NotFound(

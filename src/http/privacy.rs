@@ -6,13 +6,13 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Key;
 use super::dto::rfc3339;
 use super::lifecycle::report_id;
-use super::{ApiError, ApiJson, AppState};
+use super::{ApiError, ApiJson, ApiPath, AppState};
 use crate::model::{Action, ReportId};
 use crate::service::from_unix_ms;
 use crate::service::privacy::ContactStatus;
@@ -77,7 +77,7 @@ impl ContactJson {
 pub async fn contact(
     key: Key,
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ContactJson>, ApiError> {
     answer(&key, &app, &id, false).await
 }
@@ -100,7 +100,7 @@ pub async fn contact(
 pub async fn erase(
     key: Key,
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ContactJson>, ApiError> {
     answer(&key, &app, &id, true).await
 }

@@ -1,12 +1,12 @@
 //! `/api/v1/projects`: participatory-budget winners.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::dto::{PageJson, ProjectJson};
 use super::reports::{bbox_param, parse_district, parse_limit};
-use super::{ApiError, ApiQuery, AppState};
+use super::{ApiError, ApiPath, ApiQuery, AppState};
 use crate::spatial::ProjectFilter;
 
 #[derive(Debug, Deserialize, Serialize, Default, utoipa::IntoParams)]
@@ -113,7 +113,7 @@ pub fn project_filter(app: &AppState, q: &ProjectQuery) -> Result<ProjectFilter,
 )]
 pub async fn one(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ProjectJson>, ApiError> {
     let id: i64 = id
         .parse()

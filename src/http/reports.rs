@@ -1,7 +1,7 @@
 //! `/api/v1/reports` and `/api/v1/categories`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header::LOCATION};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::dto::{CreatedJson, NearbyJson, NewReportBody, PageJson, ReportJson};
-use super::{ApiError, ApiJson, ApiQuery, AppState};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState};
 use crate::config::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::model::{Envelope, Kind, Layer, Status};
 use crate::service::{App, NewReport, unix_ms};
@@ -87,7 +87,7 @@ pub async fn create(
 )]
 pub async fn one(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<super::photos::ReportWithPhotosJson>, ApiError> {
     let id: i64 = id
         .parse()
@@ -349,4 +349,95 @@ pub async fn categories(State(app): State<AppState>) -> Json<Vec<CategoryJson>> 
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The parameter a refusal names.
+    fn field_of(e: ApiError) -> Option<String> {
+        match e {
+            ApiError::BadRequest { field, .. } => field,
+            other => panic!("not a 400: {other:?}"),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_text_is_a_box_a_limit_and_an_instant_or_a_400_naming_the_parameter(
+            s in "\\PC{0,40}|[0-9eE+.,: TZ-]{0,40}|[0-9.,-]{0,40}"
+        ) {
+            if let Err(e) = parse_bbox(&s) {
+                let field = field_of(e);
+                prop_assert_eq!(field.as_deref(), Some("bbox"));
+            }
+            if let Err(e) = parse_limit(Some(&s)) {
+                let field = field_of(e);
+                prop_assert_eq!(field.as_deref(), Some("limit"));
+            }
+            if let Err(e) = parse_instant("from", &s) {
+                let field = field_of(e);
+                prop_assert_eq!(field.as_deref(), Some("from"));
+            }
+        }
+
+        #[test]
+        fn a_box_written_as_four_numbers_reads_back_equal(
+            a in -180.0_f64..=180.0, b in -90.0_f64..=90.0,
+            c in -180.0_f64..=180.0, d in -90.0_f64..=90.0,
+        ) {
+            let (w, e) = (a.min(c), a.max(c));
+            let (s, n) = (b.min(d), b.max(d));
+            let bbox = parse_bbox(&format!("{w},{s}, {e} ,{n}")).unwrap();
+            prop_assert_eq!(
+                (bbox.min_lon, bbox.min_lat, bbox.max_lon, bbox.max_lat),
+                (w, s, e, n)
+            );
+            // West of east or south of north is refused, never swapped.
+            if w < e {
+                let swapped = format!("{e},{s},{w},{n}");
+                prop_assert!(parse_bbox(&swapped).is_err(), "{} accepted", swapped);
+            }
+        }
+
+        #[test]
+        fn limits_from_1_to_1000_read_back_and_every_other_number_is_refused(n in any::<i64>()) {
+            let r = parse_limit(Some(&n.to_string()));
+            if (1..=1_000).contains(&n) {
+                prop_assert_eq!(r.unwrap(), usize::try_from(n).unwrap());
+            } else {
+                prop_assert!(r.is_err());
+            }
+        }
+
+        #[test]
+        fn an_rfc3339_instant_reads_back_to_its_millisecond_at_any_offset(
+            // Years 0002 to 9998, so that every offset keeps four digits.
+            ms in -62_104_060_800_000_i64..253_370_764_800_000,
+            offset_min in -1_439_i32..=1_439,
+        ) {
+            let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .unwrap()
+                .to_offset(time::UtcOffset::from_whole_seconds(offset_min * 60).unwrap());
+            let text = t.format(&Rfc3339).unwrap();
+            prop_assert_eq!(parse_instant("from", &text).unwrap(), ms);
+        }
+
+        #[test]
+        fn a_day_reads_as_its_midnight_in_utc(
+            y in 1_i32..=9_999, m in 1_u8..=12, d in 1_u8..=28,
+        ) {
+            let day = time::Date::from_calendar_date(y, time::Month::try_from(m).unwrap(), d).unwrap();
+            let text = format!("{y:04}-{m:02}-{d:02}");
+            prop_assert_eq!(
+                parse_instant("to", &text).unwrap(),
+                unix_ms(day.midnight().assume_utc())
+            );
+        }
+    }
 }

@@ -7,14 +7,14 @@
 //! is `204 No Content`; a zoom outside the served range is 404; a tile
 //! address that cannot exist (x or y ≥ 2^z) is 400.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
 use super::reports::{ListQuery, report_filter};
-use super::{ApiError, ApiQuery, AppState};
+use super::{ApiError, ApiPath, ApiQuery, AppState};
 use crate::model::Layer;
 use crate::spatial::ProjectFilter;
 use crate::tiles::{TileId, TileLayer, TileQuery, layer_fields};
@@ -115,7 +115,7 @@ fn tile_query(
 )]
 pub async fn tile(
     State(app): State<AppState>,
-    Path((layers, z, x, y)): Path<(String, String, String, String)>,
+    ApiPath((layers, z, x, y)): ApiPath<(String, String, String, String)>,
     ApiQuery(params): ApiQuery<TileParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -216,7 +216,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 )]
 pub async fn tilejson(
     State(app): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiQuery(params): ApiQuery<TileParams>,
     headers: HeaderMap,
 ) -> Result<axum::Json<Json>, ApiError> {

@@ -3,14 +3,14 @@
 //! see `service::webhooks`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Key;
 use super::dto::{DistrictJson, rfc3339};
 use super::lifecycle::EventJson;
-use super::{ApiError, ApiJson, AppState};
+use super::{ApiError, ApiJson, ApiPath, AppState};
 use crate::model::Action;
 use crate::service::{App, DeliveryOutcome, NewWebhook, PublicEvent, Webhook, WebhookArea};
 
@@ -263,7 +263,7 @@ pub async fn list(key: Key, State(app): State<AppState>) -> Result<Json<Webhooks
 pub async fn one(
     key: Key,
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<WebhookJson>, ApiError> {
     let caller = key.may(Action::ManageWebhooks)?;
     let (w, last) = app.webhook(caller, webhook_id(&id)?, 1).await?;
@@ -290,7 +290,7 @@ pub async fn one(
 pub async fn deliveries(
     key: Key,
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DeliveriesJson>, ApiError> {
     let caller = key.may(Action::ManageWebhooks)?;
     let (w, log) = app
@@ -320,7 +320,7 @@ pub async fn deliveries(
 pub async fn enable(
     key: Key,
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<WebhookJson>, ApiError> {
     let caller = key.may(Action::ManageWebhooks)?;
     let w = app.enable_webhook(caller, webhook_id(&id)?).await?;
@@ -345,7 +345,7 @@ pub async fn enable(
 pub async fn delete(
     key: Key,
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let caller = key.may(Action::ManageWebhooks)?;
     app.delete_webhook(caller, webhook_id(&id)?).await?;

@@ -693,17 +693,32 @@ fn window(
     now: OffsetDateTime,
 ) -> Result<Window, Open311Error> {
     let span = Duration::days(WINDOW_DAYS);
+    // A date near the end (or start) of the years `time` supports has no
+    // 90-day window after (before) it: refused, not an overflow panic.
+    let beyond = |field: &str, t: OffsetDateTime| {
+        Open311Error::invalid(
+            field,
+            &super::w3c_datetime(t),
+            format!("a {WINDOW_DAYS}-day window from it leaves the years 9999 BC to 9999 AD"),
+        )
+    };
     let w = match (start, end) {
         (None, None) => Window {
-            start: now - span,
+            start: now
+                .checked_sub(span)
+                .ok_or_else(|| beyond("start_date", now))?,
             end: now,
         },
         (Some(start), None) => Window {
             start,
-            end: start + span,
+            end: start
+                .checked_add(span)
+                .ok_or_else(|| beyond("start_date", start))?,
         },
         (None, Some(end)) => Window {
-            start: end - span,
+            start: end
+                .checked_sub(span)
+                .ok_or_else(|| beyond("end_date", end))?,
             end,
         },
         (Some(start), Some(end)) => Window { start, end },
@@ -1505,6 +1520,184 @@ mod tests {
         ];
         for (form, field) in cases {
             assert_eq!(&field_of(update(form)), field, "{form}");
+        }
+    }
+}
+
+/// Properties of every Open311 form and query parser over generated input.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use proptest::sample::select;
+    use time::macros::datetime;
+
+    use super::*;
+
+    const NOW: OffsetDateTime = datetime!(2024-06-01 12:00 UTC);
+
+    /// Every field any of the parsers reads, and a few unknown ones.
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => select(&[
+                "api_key", "jurisdiction_id", "service_code", "lat", "long", "lon",
+                "address_string", "address_id", "email", "phone", "first_name", "last_name",
+                "device_id", "account_id", "description", "media_url", "media_url[]",
+                "attribute[subcategory]", "attribute[tags][]", "attribute[]", "attribute[",
+                "service_request_id", "update_id", "status", "updated_datetime", "title",
+                "public_anonymity_required", "email_alerts_requested", "start_date", "end_date",
+                "updated_after", "updated_before", "page", "page_size", "extensions", "lat_ne",
+                "long_ne", "lat_sw", "long_sw",
+            ][..])
+            .prop_map(str::to_owned),
+            1 => "\\PC{0,12}",
+        ]
+    }
+
+    /// Values: plausible ones, numbers at their edges, any text.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => select(&[
+                "", " ", "k", "proprete", "48.85", "2.35", "-91", "181", "NaN", "inf", "1e400",
+                "-0", "open", "closed", "open,closed", "OPEN", "FIXED", "true", "FALSE", "1",
+                "0", "1000", "1001", "18446744073709551616", "2024-05-01T00:00:00Z",
+                "2024-05-01T00:00:00", "2024-02-30T00:00:00Z", "1970-01-01T00:00:00+14:00",
+                "9999-12-31T23:59:59-14:00", "+10000-01-01T00:00:00Z", "2024-05-01",
+                "-9999-01-01T00:00:00Z", "9999-12-01T00:00:00Z",
+                "https://example.org/a.jpg", "javascript:alert(1)", "a@example.org", ",,,",
+                "1,2,3",
+            ][..])
+            .prop_map(str::to_owned),
+            1 => any::<i64>().prop_map(|n| n.to_string()),
+            1 => any::<f64>().prop_map(|n| n.to_string()),
+            2 => "\\PC{0,40}",
+            1 => "[\\x00-\\x1f]{1,4}",
+        ]
+    }
+
+    fn form() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            3 => proptest::collection::vec((name(), value()), 0..12).prop_map(|pairs| {
+                form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(pairs)
+                    .finish()
+                    .into_bytes()
+            }),
+            1 => proptest::collection::vec(any::<u8>(), 0..300),
+        ]
+    }
+
+    /// Runs every parser; a refusal must say something.
+    fn all(bytes: &[u8]) -> Result<(), TestCaseError> {
+        let results = [
+            parse_post_request(bytes).err(),
+            parse_requests_query(bytes, NOW).err(),
+            parse_request_options(bytes).err(),
+            parse_updates_query(bytes, NOW).err(),
+            parse_post_update(bytes).err(),
+        ];
+        for e in results.into_iter().flatten() {
+            prop_assert!(!e.to_string().is_empty());
+            prop_assert_eq!(e.to_errors().0.len(), 1);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_start_date_too_near_the_end_of_time_for_a_90_day_window_is_refused_not_a_panic() {
+        for q in [
+            "start_date=9999-12-31T23%3A59%3A59-14%3A00",
+            "start_date=9999-12-01T00%3A00%3A00Z",
+            "end_date=-9999-01-01T00%3A00%3A00Z",
+        ] {
+            for e in [
+                parse_requests_query(q.as_bytes(), NOW).err(),
+                parse_updates_query(q.as_bytes(), NOW).err(),
+            ] {
+                let e = e.unwrap_or_else(|| panic!("{q} accepted"));
+                assert!(e.field().is_some_and(|f| f.ends_with("_date")), "{q}: {e}");
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn no_form_or_query_makes_an_open311_parser_panic_and_every_refusal_says_why(
+            bytes in form()
+        ) {
+            all(&bytes)?;
+        }
+
+        #[test]
+        fn a_valid_post_with_fields_mutated_one_by_one_never_makes_a_parser_panic(
+            edits in proptest::collection::vec((0_usize..8, proptest::option::of(value())), 1..4),
+        ) {
+            let mut pairs: Vec<(String, String)> = [
+                ("api_key", "k"), ("service_code", "proprete"), ("lat", "48.85"),
+                ("long", "2.35"), ("description", "Sacs"), ("email", "a@example.org"),
+                ("attribute[subcategory]", "megots"), ("media_url", "https://example.org/a.jpg"),
+            ]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+            for (i, v) in edits {
+                let i = i % pairs.len().max(1);
+                match v {
+                    Some(v) if i < pairs.len() => pairs[i].1 = v,
+                    _ if i < pairs.len() => {
+                        pairs.remove(i);
+                    }
+                    _ => {}
+                }
+            }
+            let form = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish();
+            all(form.as_bytes())?;
+        }
+
+        #[test]
+        fn a_generated_valid_post_request_reads_back_its_fields(
+            key in "[!-~]{1,64}",
+            service in "[a-z_]{1,30}",
+            lat in -90.0_f64..=90.0,
+            lon in -180.0_f64..=180.0,
+            description in proptest::option::of("\\PC{0,300}"),
+            address in proptest::option::of("\\PC{0,100}"),
+            subcategory in "[a-z_]{1,20}",
+            email in proptest::option::of("[a-z]{1,10}@[a-z]{1,10}\\.org"),
+        ) {
+            let mut f = form_urlencoded::Serializer::new(String::new());
+            f.append_pair("api_key", &key)
+                .append_pair("service_code", &service)
+                .append_pair("lat", &lat.to_string())
+                .append_pair("long", &lon.to_string())
+                .append_pair("attribute[subcategory]", &subcategory);
+            if let Some(d) = &description {
+                f.append_pair("description", d);
+            }
+            if let Some(a) = &address {
+                f.append_pair("address_string", a);
+            }
+            if let Some(e) = &email {
+                f.append_pair("email", e);
+            }
+            let r = parse_post_request(f.finish().as_bytes()).unwrap();
+            let trimmed = |s: &Option<String>| {
+                s.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned)
+            };
+            prop_assert!(r.api_key.matches(&key));
+            prop_assert_eq!(&r.service_code, &service);
+            let p = r.location.point.unwrap();
+            prop_assert_eq!((p.lat(), p.lon()), (lat, lon));
+            prop_assert_eq!(r.description, trimmed(&description));
+            prop_assert_eq!(r.location.address_string, trimmed(&address));
+            prop_assert_eq!(
+                r.attributes.get("subcategory"),
+                Some(&AttributeAnswer::One(subcategory))
+            );
+            prop_assert_eq!(r.reporter.email.is_some(), email.is_some());
         }
     }
 }
