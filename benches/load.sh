@@ -63,6 +63,10 @@ load() {
         -s "$LOAD_DIR/$script" "$base" >"$WORK/$scenario-$name.out" 2>&1 &
 }
 
+# A short warm-up (not reported): page cache, tile cache, first statistics.
+scenario=warmup
+( DURATION=10; load tiles tiles.lua "$TILES_RATE" 20; load ingest ingest.lua "$INGEST_RATE" 10; wait )
+
 for scenario in steady flood; do
     echo "== $scenario: ${DURATION}s, tiles $TILES_RATE/s, statistics $STATS_RATE/s, reports $INGEST_RATE/s"
     load tiles tiles.lua "$TILES_RATE" 20

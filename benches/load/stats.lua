@@ -9,7 +9,7 @@ local queries = {
    "/api/v1/stats/districts?layer=arrondissement",
    "/api/v1/stats/districts?layer=quartier&from=2024-01-01&to=2024-07-01",
    "/api/v1/stats/h3?res=9",
-   "/api/v1/stats/series?interval=month&district=arrondissement-75118",
+   "/api/v1/stats/series?interval=month&district=arrondissement:2021:75118",
    "/api/v1/stats/equity",
 }
 

@@ -4,7 +4,7 @@ package.path = os.getenv("LOAD_DIR") .. "/?.lua;" .. package.path
 local c = require("common")
 setup, init, delay, done = c.setup, c.init, c.delay, c.done
 
-local layers = { "reports", "reports", "reports,projects", "hexagons" }
+local layers = { "reports", "reports", "reports,projects", "districts" }
 
 function request()
    local lon, lat = c.point()
