@@ -195,6 +195,7 @@ impl Task {
 
     /// Runs the hook, then answers each request of a committed group.
     fn answer(&self, group: Vec<Request>, inserted: Vec<Inserted>) {
+        let started = Instant::now();
         if let Some(hook) = &self.on_commit
             && catch_unwind(AssertUnwindSafe(|| hook(&inserted))).is_err()
         {
@@ -204,6 +205,11 @@ impl Task {
             }
             return;
         }
+        tracing::debug!(
+            rows = group.len(),
+            elapsed_us = started.elapsed().as_micros(),
+            "store writer ran the hook"
+        );
         for (req, outcome) in group.into_iter().zip(inserted) {
             let _ = req.reply.send(Ok(outcome));
         }
