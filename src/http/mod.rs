@@ -119,10 +119,13 @@ pub fn serving(app: AppState) -> (Router, Arc<limits::Guard>) {
         .split_for_parts();
     let mut doc = doc;
     doc.merge(outside_doc);
-    let doc = OpenApiJson(Arc::from(
+    // A document of strings and maps always serialises; were it ever not to,
+    // the service must not start with a broken contract (tests/openapi.rs
+    // reads it on every run).
+    let doc = OpenApiJson(axum::body::Bytes::from(
         openapi::complete(doc)
             .to_json()
-            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")),
+            .expect("the OpenAPI document serialises to JSON"),
     ));
     let outside = outside.with_state(Arc::clone(&app)).layer(Extension(doc));
     let router = router
@@ -176,9 +179,10 @@ async fn health(
     })
 }
 
-/// The OpenAPI document, serialised once when the router is built.
+/// The OpenAPI document, serialised once when the router is built (each
+/// answer shares its bytes).
 #[derive(Clone)]
-struct OpenApiJson(Arc<str>);
+struct OpenApiJson(axum::body::Bytes);
 
 /// This document: the OpenAPI 3.1 description of every route, generated
 /// from the handlers as the router is built.
@@ -191,7 +195,7 @@ struct OpenApiJson(Arc<str>);
 async fn openapi_json(Extension(doc): Extension<OpenApiJson>) -> axum::response::Response {
     axum::response::IntoResponse::into_response((
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        doc.0.to_string(),
+        doc.0,
     ))
 }
 
