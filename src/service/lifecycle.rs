@@ -609,16 +609,24 @@ impl App {
     /// with the id of the last event broadcast before.
     #[must_use]
     pub fn subscribe(self: &Arc<Self>) -> (broadcast::Receiver<Arc<PublicEvent>>, i64) {
+        self.start_event_pump();
+        self.lifecycle.subscribe()
+    }
+
+    /// Starts the event pump, once.
+    pub(crate) fn start_event_pump(self: &Arc<Self>) {
         if !self.lifecycle.pump_started.swap(true, Ordering::AcqRel) {
             tokio::spawn(run_event_pump(Arc::downgrade(self)));
         }
-        self.lifecycle.subscribe()
     }
 }
 
 /// The event pump: after each commit that wrote events (and at least every
 /// second, for events written by another process), reads the new ones from
-/// the store and broadcasts them in order. Ends with the application.
+/// the store and broadcasts them in order, then wakes the webhook workers
+/// (which read the log from their own cursors). With nobody subscribed it
+/// only notes how far the log goes, without reading it: a stream reads the
+/// store from its own cursor before it listens. Ends with the application.
 async fn run_event_pump(app: Weak<App>) {
     loop {
         let Some(pump) = app.upgrade().map(|a| Arc::clone(&a.lifecycle.pump)) else {
@@ -626,24 +634,47 @@ async fn run_event_pump(app: Weak<App>) {
         };
         let _ = tokio::time::timeout(Duration::from_secs(1), pump.notified()).await;
         let Some(app) = app.upgrade() else { return };
-        loop {
-            let after = app.lifecycle.published.load(Ordering::Acquire);
-            let events = match app.events_after(after).await {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::warn!(error = %e, "event pump could not read the store");
-                    break;
-                }
-            };
-            let Some(last) = events.last().map(|e| e.id) else {
-                break;
-            };
-            for e in events {
-                // No subscriber is not an error.
-                let _ = app.lifecycle.events.send(Arc::new(e));
+        let before = app.lifecycle.published.load(Ordering::Acquire);
+        // Read before looking for subscribers: one that subscribes after the
+        // look reads at least up to `last` from the store itself.
+        let last = match app.store.last_event_id().await {
+            Ok(last) => last,
+            Err(e) => {
+                tracing::warn!(error = %e, "event pump could not read the store");
+                continue;
             }
-            app.lifecycle.published.store(last, Ordering::Release);
+        };
+        if last <= before {
+            continue;
         }
+        if app.lifecycle.events.receiver_count() == 0 {
+            app.lifecycle.published.store(last, Ordering::Release);
+        } else {
+            broadcast_after(&app).await;
+        }
+        app.wake_webhooks();
+    }
+}
+
+/// Reads every event after the last broadcast one and broadcasts it.
+async fn broadcast_after(app: &App) {
+    loop {
+        let after = app.lifecycle.published.load(Ordering::Acquire);
+        let events = match app.events_after(after).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "event pump could not read the store");
+                return;
+            }
+        };
+        let Some(last) = events.last().map(|e| e.id) else {
+            return;
+        };
+        for e in events {
+            // No subscriber (any more) is not an error.
+            let _ = app.lifecycle.events.send(Arc::new(e));
+        }
+        app.lifecycle.published.store(last, Ordering::Release);
     }
 }
 

@@ -15,7 +15,7 @@
 //! skipped, and is sent again only if the process stopped between a
 //! receiver's answer and that commit (receivers de-duplicate on
 //! `Civicmap-Event-Id`). Filtered-out events move the cursor at the end of
-//! each page. Workers wake when the event pump broadcasts new commits and
+//! each page. Workers wake when the event pump sees new events in the log and
 //! poll at least every [`POLL`]; they end with the [`App`] (they hold a
 //! `Weak`), when their webhook is deleted (aborted before the answer) or
 //! disabled after `webhook_disable_after` failed events in a row.
@@ -49,7 +49,7 @@ use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 use time::OffsetDateTime;
 use tokio::runtime::Handle;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::campaigns::{client_polygon, polygon_of};
@@ -178,7 +178,7 @@ pub struct Webhooks {
     runtime: Option<Handle>,
     render: OnceLock<RenderEvent>,
     client: OnceLock<reqwest::Client>,
-    /// Bumped when the event pump broadcasts: wakes every worker.
+    /// Bumped when the event pump sees new events: wakes every worker.
     wake: watch::Sender<u64>,
     workers: Mutex<HashMap<i64, JoinHandle<()>>>,
     /// Serialises registrations (the per-key limit).
@@ -613,7 +613,8 @@ impl App {
         let app = Arc::downgrade(self);
         rt.spawn(async move {
             let Some(a) = app.upgrade() else { return };
-            let (rx, _) = a.subscribe();
+            // The pump wakes the workers after each commit that wrote events.
+            a.start_event_pump();
             match a.store.webhooks().await {
                 Ok(rows) => rows
                     .into_iter()
@@ -621,9 +622,12 @@ impl App {
                     .for_each(|r| a.spawn_worker(r)),
                 Err(e) => tracing::error!(error = %e, "webhooks could not be read"),
             }
-            drop(a);
-            relay_wakes(app, rx).await;
         });
+    }
+
+    /// Wakes every webhook worker: the log has new events.
+    pub(crate) fn wake_webhooks(&self) {
+        self.webhooks.wake.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Spawns the worker of an active webhook, unless one runs or delivery
@@ -664,26 +668,6 @@ impl App {
             wake: self.webhooks.wake.subscribe(),
         };
         workers.insert(row.id, rt.spawn(worker.run()));
-    }
-}
-
-/// Turns the event pump's broadcasts into wake-ups of every worker, until
-/// the application is dropped.
-async fn relay_wakes(app: Weak<App>, mut rx: broadcast::Receiver<Arc<PublicEvent>>) {
-    loop {
-        match rx.recv().await {
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                // One wake-up for everything queued.
-                while !matches!(
-                    rx.try_recv(),
-                    Err(broadcast::error::TryRecvError::Empty
-                        | broadcast::error::TryRecvError::Closed)
-                ) {}
-                let Some(a) = app.upgrade() else { return };
-                a.webhooks.wake.send_modify(|n| *n = n.wrapping_add(1));
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
     }
 }
 
