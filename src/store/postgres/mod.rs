@@ -287,10 +287,11 @@ impl PgStore {
             // A row written with an explicit id past the sequence (by hand,
             // by another program): number after it, as SQLite does, so that
             // ids keep growing.
+            // (A no-op otherwise: the sequence is not written.)
             sqlx::query(
                 "SELECT setval('reports_id_seq', s.m) \
                  FROM (SELECT max(id) AS m FROM reports) AS s, reports_id_seq AS q \
-                 WHERE s.m >= q.last_value",
+                 WHERE s.m > q.last_value OR (s.m = q.last_value AND NOT q.is_called)",
             )
             .execute(&mut *tx)
             .await?;
