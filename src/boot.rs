@@ -137,7 +137,7 @@ pub async fn load_reference(
 /// [`BootError`] if the store cannot be opened or a reference file is bad.
 pub async fn open(config: Config) -> Result<App, BootError> {
     let t0 = Instant::now();
-    let store = Store::open_sqlite(&config.data_dir).await?;
+    let store = Store::open_url(config.database_url.as_deref(), &config.data_dir).await?;
     let reference = load_reference(&store, config.working_class_threshold).await?;
     tracing::info!(ms = t0.elapsed().as_millis(), "reference data loaded");
     if store.meta_get(PROJECTS_KEY).await?.is_none() {

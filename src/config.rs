@@ -58,7 +58,11 @@ pub const DEFAULT_WEBHOOK_DISABLE_AFTER: u32 = 50;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Photo files, and the SQLite store unless `database_url` names another.
     pub data_dir: PathBuf,
+    /// The store, as [`crate::store::Store::open_url`] reads it (`None`:
+    /// SQLite in `data_dir`).
+    pub database_url: Option<String>,
     /// Load the DansMaRue sample as seed reports on first start.
     pub seed_reports: bool,
     /// Points outside are refused (the served city).
@@ -123,6 +127,7 @@ impl Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir,
+            database_url: None,
             seed_reports: true,
             envelope: PARIS_ENVELOPE,
             working_class_threshold: crate::districts::DEFAULT_WORKING_CLASS_THRESHOLD,

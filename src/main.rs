@@ -118,9 +118,20 @@ struct KeyRevokeArgs {
 
 #[derive(Args, Clone)]
 struct DataDir {
-    /// Directory of the embedded SQLite store.
+    /// Directory of the embedded SQLite store and of photo files.
     #[arg(long, env = "CIVICMAP_DATA_DIR", default_value = "./civicmap-data")]
     data_dir: PathBuf,
+    /// The store, when not SQLite in the data directory: `postgres://…` (a
+    /// PostgreSQL database several instances may share; photos stay under
+    /// `--data-dir`, which they must then share too) or `sqlite://<dir>`.
+    #[arg(long, env = "CIVICMAP_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+impl DataDir {
+    async fn open_store(&self) -> Result<Store, civicmap::store::StoreError> {
+        Store::open_url(self.database_url.as_deref(), &self.data_dir).await
+    }
 }
 
 #[derive(Args, Clone)]
@@ -421,6 +432,7 @@ fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<(), BootError> {
     let mut config = Config::new(args.data.data_dir);
+    config.database_url = args.data.database_url;
     config.listen = args.listen;
     config.seed_reports = !args.no_seed;
     config.working_class_threshold = args.working_class_threshold;
@@ -520,6 +532,7 @@ async fn shutdown_signal() {
 
 async fn snapshot(args: SnapshotArgs) -> Result<(), BootError> {
     let mut config = Config::new(args.data.data_dir);
+    config.database_url = args.data.database_url;
     config.seed_reports = false;
     let app = Arc::new(boot::open(config).await?);
     let (manifest, dir) = civicmap::service::snapshot::write_snapshot(
@@ -548,7 +561,7 @@ async fn purge(args: PurgeArgs) -> Result<(), BootError> {
             "--contact-retention-days 0 keeps contacts: nothing to purge".into(),
         ));
     }
-    let store = Store::open_sqlite(&args.data.data_dir).await?;
+    let store = args.data.open_store().await?;
     let mut purged = Purged::default();
     if days > 0 {
         let now = time::OffsetDateTime::now_utc();
@@ -612,7 +625,7 @@ async fn keys(cmd: KeysCommand) -> Result<(), BootError> {
     };
     match cmd {
         KeysCommand::Create(args) => {
-            let store = Store::open_sqlite(&args.data.data_dir).await?;
+            let store = args.data.open_store().await?;
             let (row, secret) = create_key(&store, &args.name, args.role).await?;
             eprintln!(
                 "created key {} ({}, role {}): keep it now, it is not shown again",
@@ -621,7 +634,7 @@ async fn keys(cmd: KeysCommand) -> Result<(), BootError> {
             println!("{secret}");
         }
         KeysCommand::List(data) => {
-            let store = Store::open_sqlite(&data.data_dir).await?;
+            let store = data.open_store().await?;
             for k in store.keys().await? {
                 println!(
                     "{}\t{}\t{}\t{}…\t{}\t{}",
@@ -636,7 +649,7 @@ async fn keys(cmd: KeysCommand) -> Result<(), BootError> {
             }
         }
         KeysCommand::Revoke(args) => {
-            let store = Store::open_sqlite(&args.data.data_dir).await?;
+            let store = args.data.open_store().await?;
             let now = civicmap::service::unix_ms(time::OffsetDateTime::now_utc());
             if !store.revoke_key(args.id, now).await? {
                 return Err(BootError::Invalid(format!("no active key {}", args.id)));
@@ -657,7 +670,7 @@ async fn import(cmd: ImportCommand) -> Result<(), BootError> {
             // The whole file is parsed first: a damaged one is refused
             // before the store is even opened.
             let (records, mut rejected) = reference::parse_dansmarue(&read(&args.file)?)?;
-            let store = Store::open_sqlite(&args.data.data_dir).await?;
+            let store = args.data.open_store().await?;
             let reference = boot::load_reference(&store, DEFAULT_WORKING_CLASS_THRESHOLD).await?;
             let pb = bar(records.len() as u64, "reports");
             let s = boot::import_dansmarue(&store, &reference, records, false, |n| {
@@ -676,7 +689,7 @@ async fn import(cmd: ImportCommand) -> Result<(), BootError> {
         }
         ImportCommand::Projects(args) => {
             let (raw, rejected) = reference::parse_projects(&read(&args.file)?)?;
-            let store = Store::open_sqlite(&args.data.data_dir).await?;
+            let store = args.data.open_store().await?;
             let reference = boot::load_reference(&store, DEFAULT_WORKING_CLASS_THRESHOLD).await?;
             let pb = bar(raw.len() as u64, "projects");
             let s = boot::import_projects(&store, &reference, raw).await?;
@@ -696,7 +709,7 @@ async fn import(cmd: ImportCommand) -> Result<(), BootError> {
             reference::utf8_text("perimeter GeoJSON", &bytes)?;
             let text = String::from_utf8(bytes)
                 .map_err(|_| BootError::Invalid("the GeoJSON file is not UTF-8".into()))?;
-            let store = Store::open_sqlite(&args.data.data_dir).await?;
+            let store = args.data.open_store().await?;
             let row = LayerRow {
                 layer: args.layer.as_str().to_owned(),
                 version: args.version,

@@ -72,6 +72,19 @@ pub enum StoreError {
         expected: &'static str,
         found: String,
     },
+    /// A PostgreSQL server setting that durability depends on is not what
+    /// the store requires (checked at start-up).
+    #[error("setting {setting} is {found}, expected {expected}")]
+    Setting {
+        setting: &'static str,
+        expected: &'static str,
+        found: String,
+    },
+    /// A database URL names a scheme that no backend serves.
+    #[error(
+        "unknown database URL scheme {scheme:?}: expected postgres://, postgresql:// or sqlite://"
+    )]
+    UnknownScheme { scheme: String },
     /// A stored value cannot be represented in a row type (e.g. an unknown
     /// enumeration spelling written by another program).
     #[error("stored {what} is invalid: {detail}")]
@@ -115,6 +128,7 @@ impl From<sqlx::Error> for StoreError {
                     ErrorKind::NotNullViolation => Some(ConstraintKind::NotNull),
                     ErrorKind::CheckViolation => Some(ConstraintKind::Check),
                     _ if is_sqlite_constraint(db.code().as_deref()) => Some(ConstraintKind::Other),
+                    _ if is_postgres_constraint(db.as_ref()) => Some(ConstraintKind::Other),
                     _ => None,
                 };
                 match kind {
@@ -141,8 +155,16 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 }
 
 /// `SQLITE_CONSTRAINT` (19) and its extended codes, which keep 19 in their
-/// low byte. (The PostgreSQL backend will add its SQLSTATE class 23 here.)
+/// low byte.
 fn is_sqlite_constraint(code: Option<&str>) -> bool {
     code.and_then(|c| c.parse::<i64>().ok())
         .is_some_and(|n| n & 0xff == 19)
+}
+
+/// PostgreSQL's SQLSTATE class 23, "integrity constraint violation" (sqlx
+/// classifies its unique, foreign-key, not-null and check codes itself;
+/// this catches the rest, e.g. an exclusion constraint).
+fn is_postgres_constraint(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some_and(|pg| pg.code().starts_with("23"))
 }

@@ -114,6 +114,7 @@ impl Store {
     ) -> Result<ExportPage, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.export_reports_page(filter, after, limit).await,
+            Backend::Postgres(s) => s.export_reports_page(filter, after, limit).await,
         }
     }
 }

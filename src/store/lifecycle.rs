@@ -139,6 +139,7 @@ impl Store {
     pub async fn insert_key(&self, key: KeyRow) -> Result<i64, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.insert_key(key).await,
+            Backend::Postgres(s) => s.insert_key(key).await,
         }
     }
 
@@ -149,6 +150,7 @@ impl Store {
     pub async fn key_by_hash(&self, hash: &[u8]) -> Result<Option<KeyRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.key_by_hash(hash).await,
+            Backend::Postgres(s) => s.key_by_hash(hash).await,
         }
     }
 
@@ -159,6 +161,7 @@ impl Store {
     pub async fn keys(&self) -> Result<Vec<KeyRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.keys().await,
+            Backend::Postgres(s) => s.keys().await,
         }
     }
 
@@ -169,6 +172,7 @@ impl Store {
     pub async fn revoke_key(&self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.revoke_key(id, at_ms).await,
+            Backend::Postgres(s) => s.revoke_key(id, at_ms).await,
         }
     }
 
@@ -181,6 +185,7 @@ impl Store {
     pub async fn change_report(&self, change: ReportChange) -> Result<Changed, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.change_report(change).await,
+            Backend::Postgres(s) => s.change_report(change).await,
         }
     }
 
@@ -196,6 +201,7 @@ impl Store {
     ) -> Result<Supported, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.add_support(report_id, client_id, at_ms).await,
+            Backend::Postgres(s) => s.add_support(report_id, client_id, at_ms).await,
         }
     }
 
@@ -210,6 +216,7 @@ impl Store {
     ) -> Result<Vec<EventRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.events_after(after_id, limit).await,
+            Backend::Postgres(s) => s.events_after(after_id, limit).await,
         }
     }
 
@@ -220,6 +227,7 @@ impl Store {
     pub async fn last_event_id(&self) -> Result<i64, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.last_event_id().await,
+            Backend::Postgres(s) => s.last_event_id().await,
         }
     }
 
@@ -231,6 +239,7 @@ impl Store {
     pub async fn events_of_reports(&self, ids: &[i64]) -> Result<Vec<EventRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.events_of_reports(ids).await,
+            Backend::Postgres(s) => s.events_of_reports(ids).await,
         }
     }
 
@@ -241,6 +250,7 @@ impl Store {
     pub async fn report_states(&self) -> Result<Vec<StateRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.report_states().await,
+            Backend::Postgres(s) => s.report_states().await,
         }
     }
 
@@ -251,6 +261,7 @@ impl Store {
     pub async fn report_campaigns(&self) -> Result<Vec<(i64, String)>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.report_campaigns().await,
+            Backend::Postgres(s) => s.report_campaigns().await,
         }
     }
 
@@ -262,6 +273,7 @@ impl Store {
     pub async fn insert_campaign(&self, c: CampaignRow) -> Result<i64, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.insert_campaign(c).await,
+            Backend::Postgres(s) => s.insert_campaign(c).await,
         }
     }
 
@@ -272,6 +284,7 @@ impl Store {
     pub async fn set_campaign_end(&self, id: i64, ends_at_ms: i64) -> Result<bool, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.set_campaign_end(id, ends_at_ms).await,
+            Backend::Postgres(s) => s.set_campaign_end(id, ends_at_ms).await,
         }
     }
 
@@ -282,6 +295,7 @@ impl Store {
     pub async fn campaigns(&self) -> Result<Vec<CampaignRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.campaigns().await,
+            Backend::Postgres(s) => s.campaigns().await,
         }
     }
 }

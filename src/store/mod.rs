@@ -8,10 +8,12 @@
 //! [`StoreError::Constraint`]).
 //!
 //! # Backends
-//! [`Store`] is a cheap-to-clone handle around an enum of backends; today
-//! only SQLite ([`Store::open_sqlite`], the embedded default, migrations in
-//! `migrations/sqlite/`). A PostgreSQL backend slots in as a second variant
-//! with its own module and `migrations/postgres/`.
+//! [`Store`] is a cheap-to-clone handle around an enum of backends: SQLite
+//! ([`Store::open_sqlite`], the embedded default, migrations in
+//! `migrations/sqlite/`) and PostgreSQL ([`Store::open_postgres`], a shared
+//! database several instances may use, migrations in `migrations/postgres/`;
+//! see `postgres/mod.rs` for what it guarantees across instances).
+//! [`Store::open_url`] picks one from a database URL.
 //!
 //! An enum rather than a trait because the API is `async`: a `dyn` trait
 //! would need boxed futures on every call, a generic `Store<B>` would spread a
@@ -22,7 +24,8 @@
 //!
 //! # Writes and durability
 //! Every write is one transaction that has committed when the call returns
-//! (SQLite: WAL with `synchronous=FULL`, asserted at start-up). Concurrent
+//! (SQLite: WAL with `synchronous=FULL`, asserted at start-up; PostgreSQL:
+//! `synchronous_commit = on` and the server's `fsync` on, asserted too). Concurrent
 //! report submissions go through the group-commit [`Writer`], which batches
 //! them into one transaction (one fsync for many reports) and runs an
 //! `on_commit` hook after the commit and before answering, so that an
@@ -32,8 +35,11 @@
 //! `contact` is stored (the city needs it) but never logged: `Debug` of
 //! [`ReportRow`] redacts it, error messages carry no row values, and the boot
 //! view [`IndexRow`] does not include it. [`Store::erase_contacts`] erases
-//! it and its pseudonym for good: the old bytes are overwritten in the
-//! database pages (`secure_delete`) and the write-ahead log is truncated.
+//! it and its pseudonym: on SQLite for good (the old bytes are overwritten in
+//! the database pages by `secure_delete` and the write-ahead log is
+//! truncated); on PostgreSQL from every query at once, from the disk only
+//! as old row versions are vacuumed and WAL segments recycled (see
+//! `postgres/privacy.rs`).
 //!
 //! # What is deliberately absent
 //! No query builder for the list API (the in-memory index answers lists and
@@ -46,6 +52,7 @@ mod export;
 mod lifecycle;
 mod open311;
 pub mod photos;
+mod postgres;
 mod privacy;
 mod rows;
 mod sqlite;
@@ -60,6 +67,7 @@ pub use lifecycle::{
     CampaignRow, Changed, EVENT_KINDS, EventRow, KEY_ROLES, KeyRow, ReportChange, StateRow,
     Supported,
 };
+pub use postgres::CHANGES_CHANNEL;
 pub use privacy::{ContactRecord, ERASURE_REASONS, Erased, ErasureRow};
 pub use rows::{
     DISTRICT_LAYERS, DistrictIds, IndexRow, Inserted, LayerRow, ProjectRow, REPORT_CHANNELS,
@@ -79,12 +87,17 @@ pub struct Store {
 #[derive(Clone)]
 enum Backend {
     Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.backend {
             Backend::Sqlite(s) => f.debug_struct("Store").field("sqlite", &s.path()).finish(),
+            Backend::Postgres(s) => f
+                .debug_struct("Store")
+                .field("postgres", &s.name())
+                .finish(),
         }
     }
 }
@@ -107,11 +120,54 @@ impl Store {
         })
     }
 
-    /// The backend's name: `"sqlite"`.
+    /// Opens the PostgreSQL database at `url` (`postgres://` or
+    /// `postgresql://`), applies the embedded migrations of
+    /// `migrations/postgres/` (several instances starting at once apply them
+    /// once), then checks that commits are durable.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] or [`StoreError::Database`] if the URL does not
+    /// parse or the server cannot be reached, [`StoreError::Migrate`] if a
+    /// migration fails or an applied one was changed,
+    /// [`StoreError::Setting`] if the server runs with `fsync` off or our
+    /// connections without `synchronous_commit`.
+    pub async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        Ok(Store {
+            backend: Backend::Postgres(postgres::PgStore::open(url).await?),
+        })
+    }
+
+    /// Opens the store a database URL names:
+    /// - none: SQLite in `data_dir` (the default);
+    /// - `sqlite://<dir>`: SQLite in that directory (`civicmap.db` in it);
+    /// - `postgres://…` or `postgresql://…`: PostgreSQL;
+    /// - anything without a scheme: a directory, for SQLite.
+    ///
+    /// Photo files stay under `data_dir` whatever the backend.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownScheme`] for another scheme; otherwise those of
+    /// [`Store::open_sqlite`] or [`Store::open_postgres`].
+    pub async fn open_url(url: Option<&str>, data_dir: &Path) -> Result<Store, StoreError> {
+        let Some(url) = url else {
+            return Store::open_sqlite(data_dir).await;
+        };
+        match url.split_once("://") {
+            Some(("postgres" | "postgresql", _)) => Store::open_postgres(url).await,
+            Some(("sqlite", dir)) => Store::open_sqlite(Path::new(dir)).await,
+            Some((scheme, _)) => Err(StoreError::UnknownScheme {
+                scheme: scheme.to_owned(),
+            }),
+            None => Store::open_sqlite(Path::new(url)).await,
+        }
+    }
+
+    /// The backend's name: `"sqlite"` or `"postgres"`.
     #[must_use]
     pub fn backend_name(&self) -> &'static str {
         match &self.backend {
             Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
         }
     }
 
@@ -123,6 +179,7 @@ impl Store {
     pub async fn sqlite_pragmas(&self) -> Result<Option<SqlitePragmas>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.pragmas().await.map(Some),
+            Backend::Postgres(_) => Ok(None),
         }
     }
 
@@ -132,6 +189,7 @@ impl Store {
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite(s) => s.close().await,
+            Backend::Postgres(s) => s.close().await,
         }
     }
 
@@ -152,6 +210,7 @@ impl Store {
     pub async fn insert_reports(&self, rows: Vec<ReportRow>) -> Result<Vec<Inserted>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.insert_reports(rows).await,
+            Backend::Postgres(s) => s.insert_reports(rows).await,
         }
     }
 
@@ -163,6 +222,7 @@ impl Store {
     pub async fn report(&self, id: i64) -> Result<Option<ReportRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.report(id).await,
+            Backend::Postgres(s) => s.report(id).await,
         }
     }
 
@@ -174,6 +234,7 @@ impl Store {
     pub async fn reports_by_ids(&self, ids: &[i64]) -> Result<Vec<ReportRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.reports_by_ids(ids).await,
+            Backend::Postgres(s) => s.reports_by_ids(ids).await,
         }
     }
 
@@ -187,6 +248,7 @@ impl Store {
     ) -> Result<Option<ReportRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.report_by_client_id(client_id).await,
+            Backend::Postgres(s) => s.report_by_client_id(client_id).await,
         }
     }
 
@@ -197,6 +259,7 @@ impl Store {
     pub async fn count_reports(&self) -> Result<u64, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.count_reports().await,
+            Backend::Postgres(s) => s.count_reports().await,
         }
     }
 
@@ -218,6 +281,7 @@ impl Store {
     {
         match &self.backend {
             Backend::Sqlite(s) => s.load_index_rows(f).await,
+            Backend::Postgres(s) => s.load_index_rows(f).await,
         }
     }
 
@@ -230,6 +294,7 @@ impl Store {
     pub async fn insert_projects(&self, rows: Vec<ProjectRow>) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.insert_projects(rows).await,
+            Backend::Postgres(s) => s.insert_projects(rows).await,
         }
     }
 
@@ -240,6 +305,7 @@ impl Store {
     pub async fn projects(&self) -> Result<Vec<ProjectRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.projects().await,
+            Backend::Postgres(s) => s.projects().await,
         }
     }
 
@@ -252,6 +318,7 @@ impl Store {
     pub async fn save_layer(&self, layer: LayerRow) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.save_layer(layer).await,
+            Backend::Postgres(s) => s.save_layer(layer).await,
         }
     }
 
@@ -262,6 +329,7 @@ impl Store {
     pub async fn layers(&self) -> Result<Vec<LayerRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.layers().await,
+            Backend::Postgres(s) => s.layers().await,
         }
     }
 
@@ -278,6 +346,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.update_report_districts(updates).await,
+            Backend::Postgres(s) => s.update_report_districts(updates).await,
         }
     }
 
@@ -291,6 +360,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.update_project_districts(updates).await,
+            Backend::Postgres(s) => s.update_project_districts(updates).await,
         }
     }
 
@@ -301,6 +371,7 @@ impl Store {
     pub async fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.meta_get(key).await,
+            Backend::Postgres(s) => s.meta_get(key).await,
         }
     }
 
@@ -311,6 +382,7 @@ impl Store {
     pub async fn meta_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.meta_set(key, value).await,
+            Backend::Postgres(s) => s.meta_set(key, value).await,
         }
     }
 
@@ -326,6 +398,7 @@ impl Store {
     {
         match &self.backend {
             Backend::Sqlite(s) => s.set_missing_reporters(pseudonym).await,
+            Backend::Postgres(s) => s.set_missing_reporters(pseudonym).await,
         }
     }
 }

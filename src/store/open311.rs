@@ -22,6 +22,7 @@ impl Store {
     ) -> Result<Vec<EventRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.events_between(from_ms, to_ms, kinds, offset, limit).await,
+            Backend::Postgres(s) => s.events_between(from_ms, to_ms, kinds, offset, limit).await,
         }
     }
 }

@@ -77,6 +77,7 @@ impl Store {
     pub async fn add_photos(&self, batch: PhotoBatch) -> Result<PhotosAdded, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.add_photos(batch).await,
+            Backend::Postgres(s) => s.add_photos(batch).await,
         }
     }
 
@@ -87,6 +88,7 @@ impl Store {
     pub async fn photos_of(&self, report_id: i64) -> Result<Vec<PhotoRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.photos_of(report_id).await,
+            Backend::Postgres(s) => s.photos_of(report_id).await,
         }
     }
 
@@ -98,6 +100,7 @@ impl Store {
     pub async fn photo_exists(&self, hash: &str) -> Result<bool, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.photo_exists(hash).await,
+            Backend::Postgres(s) => s.photo_exists(hash).await,
         }
     }
 }

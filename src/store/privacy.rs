@@ -45,6 +45,11 @@ impl Store {
     /// truncated after the commit when `truncate_log`. Idempotent: a report
     /// without a contact is left as it is and not recorded again.
     ///
+    /// On PostgreSQL the value is overwritten then cleared in one
+    /// transaction; old row versions stay on disk until vacuumed and the
+    /// write-ahead log is never emptied (`log_truncated` is false when
+    /// something was erased): see `postgres/privacy.rs`.
+    ///
     /// # Errors
     /// [`StoreError::Constraint`] for an unknown reason or a bad author;
     /// [`StoreError::Io`]/[`StoreError::Database`].
@@ -58,6 +63,10 @@ impl Store {
     ) -> Result<Erased, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => {
+                s.erase_contacts(ids, at_ms, reason, author, truncate_log)
+                    .await
+            }
+            Backend::Postgres(s) => {
                 s.erase_contacts(ids, at_ms, reason, author, truncate_log)
                     .await
             }
@@ -76,6 +85,7 @@ impl Store {
     ) -> Result<Vec<i64>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.reports_of_contact(contact, reporter).await,
+            Backend::Postgres(s) => s.reports_of_contact(contact, reporter).await,
         }
     }
 
@@ -91,6 +101,7 @@ impl Store {
     ) -> Result<Vec<i64>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.contacts_filed_before(before_ms, limit).await,
+            Backend::Postgres(s) => s.contacts_filed_before(before_ms, limit).await,
         }
     }
 
@@ -105,6 +116,7 @@ impl Store {
     ) -> Result<Option<ContactRecord>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.contact_record(report_id).await,
+            Backend::Postgres(s) => s.contact_record(report_id).await,
         }
     }
 
@@ -112,24 +124,29 @@ impl Store {
     /// `VACUUM`), then truncates the write-ahead log: no byte of a deleted
     /// or erased value survives anywhere in the files, including copies a
     /// store written before erasure existed left in unused page space.
-    /// Writes wait meanwhile (minutes for millions of reports).
+    /// Writes wait meanwhile (minutes for millions of reports). On
+    /// PostgreSQL: `VACUUM FULL reports` (the table file rewritten), and
+    /// false (the write-ahead log is not emptied).
     ///
     /// # Errors
     /// [`StoreError::Io`]/[`StoreError::Database`].
     pub async fn vacuum(&self) -> Result<bool, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.vacuum().await,
+            Backend::Postgres(s) => s.vacuum().await,
         }
     }
 
     /// Copies the write-ahead log into the database and truncates it; false
-    /// when a reader kept it from completing.
+    /// when a reader kept it from completing. On PostgreSQL nothing this
+    /// process may run empties the log: always false.
     ///
     /// # Errors
     /// [`StoreError::Io`]/[`StoreError::Database`].
     pub async fn truncate_log(&self) -> Result<bool, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.truncate_log().await,
+            Backend::Postgres(s) => s.truncate_log().await,
         }
     }
 }

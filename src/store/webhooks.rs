@@ -87,6 +87,7 @@ impl Store {
     pub async fn insert_webhook(&self, w: WebhookRow) -> Result<i64, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.insert_webhook(w).await,
+            Backend::Postgres(s) => s.insert_webhook(w).await,
         }
     }
 
@@ -97,6 +98,7 @@ impl Store {
     pub async fn webhooks(&self) -> Result<Vec<WebhookRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.webhooks().await,
+            Backend::Postgres(s) => s.webhooks().await,
         }
     }
 
@@ -107,6 +109,7 @@ impl Store {
     pub async fn webhook(&self, id: i64) -> Result<Option<WebhookRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.webhook(id).await,
+            Backend::Postgres(s) => s.webhook(id).await,
         }
     }
 
@@ -118,6 +121,7 @@ impl Store {
     pub async fn enable_webhook(&self, id: i64) -> Result<bool, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.enable_webhook(id).await,
+            Backend::Postgres(s) => s.enable_webhook(id).await,
         }
     }
 
@@ -129,6 +133,7 @@ impl Store {
     pub async fn delete_webhook(&self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.delete_webhook(id, at_ms).await,
+            Backend::Postgres(s) => s.delete_webhook(id, at_ms).await,
         }
     }
 
@@ -140,6 +145,7 @@ impl Store {
     pub async fn advance_webhook(&self, id: i64, cursor: i64) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.advance_webhook(id, cursor).await,
+            Backend::Postgres(s) => s.advance_webhook(id, cursor).await,
         }
     }
 
@@ -159,6 +165,7 @@ impl Store {
     ) -> Result<Recorded, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.record_delivery(d, disable_after, disable_reason).await,
+            Backend::Postgres(s) => s.record_delivery(d, disable_after, disable_reason).await,
         }
     }
 
@@ -173,6 +180,7 @@ impl Store {
     ) -> Result<Vec<DeliveryRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.webhook_deliveries(webhook_id, limit).await,
+            Backend::Postgres(s) => s.webhook_deliveries(webhook_id, limit).await,
         }
     }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod server;
+pub mod stores;
 
 use std::sync::{Arc, OnceLock};
 

@@ -65,6 +65,12 @@ pub async fn wait_healthy(client: &reqwest::Client, base: &str) -> Value {
 /// Creates an API key of `role` in `data_dir` with the real CLI
 /// (`civicmap keys create`), which prints the key alone on stdout.
 pub fn create_key(data_dir: &Path, role: &str) -> String {
+    create_key_with(data_dir, role, &[])
+}
+
+/// As [`create_key`], with more command-line arguments (e.g. a
+/// `--database-url`).
+pub fn create_key_with(data_dir: &Path, role: &str, extra: &[&OsStr]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_civicmap"))
         .args([
             "keys",
@@ -76,6 +82,7 @@ pub fn create_key(data_dir: &Path, role: &str) -> String {
             "--data-dir",
         ])
         .arg(data_dir)
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stderr(Stdio::inherit())
         .output()

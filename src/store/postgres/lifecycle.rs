@@ -1,0 +1,455 @@
+//! PostgreSQL statements of schema 2 (keys, lifecycle, supports, campaigns).
+//!
+//! Every write that touches a report or the event log takes the log lock
+//! first (see the module docs of `postgres`): event ids are `max(id) + 1`
+//! under it, so they increase in commit order across instances.
+
+use sqlx::Row as _;
+use sqlx::postgres::PgRow;
+
+use super::{PgStore, lock_log, record_changes};
+use crate::store::StoreError;
+use crate::store::lifecycle::{
+    CampaignRow, Changed, EventRow, KeyRow, ReportChange, StateRow, Supported,
+};
+
+pub(super) const EVENT_COLUMNS: &str =
+    "id, report_id, at_ms, kind, status, note, author, duplicate_of, photo";
+/// [`EVENT_COLUMNS`] and the first report of a batch of filings.
+const LOG_COLUMNS: &str =
+    "id, report_id, at_ms, kind, status, note, author, duplicate_of, photo, first_report";
+
+/// Contributions answering a campaign, read at boot. Ordered as on SQLite
+/// (the partial index `reports_campaign` (campaign, id)).
+pub(super) const CAMPAIGN_MEMBERS: &str =
+    "SELECT id, campaign FROM reports WHERE campaign IS NOT NULL ORDER BY campaign, id";
+
+/// The `created` events of these reports (an array of ids), from the log
+/// rows that stand for them: the batch row whose range holds the report
+/// (the first `created` row at or after it in report order), its id counted
+/// back from the batch row's by the filings after it in the batch. Sample
+/// reports have none.
+pub(super) const CREATED_EVENTS: &str = "\
+    WITH asked (r) AS (SELECT DISTINCT unnest($1::bigint[])), \
+    covering (r, row_id) AS ( \
+        SELECT r, (SELECT e.id FROM report_events e \
+                   WHERE e.kind = 'created' AND e.report_id >= r \
+                   ORDER BY e.report_id, e.id LIMIT 1) FROM asked) \
+    SELECT e.id - (SELECT count(*) FROM reports x \
+                   WHERE x.id > c.r AND x.id <= e.report_id AND NOT x.seed), \
+           c.r, rep.created_at_ms, 'created'::text, e.status, NULL::text, NULL::text, \
+           NULL::bigint, NULL::text \
+    FROM covering c \
+    JOIN report_events e ON e.id = c.row_id \
+    JOIN reports rep ON rep.id = c.r \
+    WHERE coalesce(e.first_report, e.report_id) <= c.r AND NOT rep.seed";
+const KEY_COLUMNS: &str = "id, name, role, prefix, hash, created_at_ms, revoked_at_ms";
+const STATE_COLUMNS: &str =
+    "report_id, updated_at_ms, closed_at_ms, duplicate_of, supports, first_response_at_ms";
+const CAMPAIGN_COLUMNS: &str = "id, slug, title, question, categories, starts_at_ms, ends_at_ms, \
+                                district, perimeter, created_by, created_at_ms";
+
+pub(super) fn event_from_row(r: &PgRow) -> Result<EventRow, sqlx::Error> {
+    Ok(EventRow {
+        id: r.try_get(0)?,
+        report_id: r.try_get(1)?,
+        at_ms: r.try_get(2)?,
+        kind: r.try_get(3)?,
+        status: r.try_get(4)?,
+        note: r.try_get(5)?,
+        author: r.try_get(6)?,
+        duplicate_of: r.try_get(7)?,
+        photo: r.try_get(8)?,
+    })
+}
+
+fn key_from_row(r: &PgRow) -> Result<KeyRow, sqlx::Error> {
+    Ok(KeyRow {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        role: r.try_get(2)?,
+        prefix: r.try_get(3)?,
+        hash: r.try_get(4)?,
+        created_at_ms: r.try_get(5)?,
+        revoked_at_ms: r.try_get(6)?,
+    })
+}
+
+fn state_from_row(r: &PgRow) -> Result<StateRow, sqlx::Error> {
+    Ok(StateRow {
+        report_id: r.try_get(0)?,
+        updated_at_ms: r.try_get(1)?,
+        closed_at_ms: r.try_get(2)?,
+        duplicate_of: r.try_get(3)?,
+        supports: r.try_get(4)?,
+        first_response_at_ms: r.try_get(5)?,
+    })
+}
+
+fn campaign_from_row(r: &PgRow) -> Result<CampaignRow, sqlx::Error> {
+    Ok(CampaignRow {
+        id: r.try_get(0)?,
+        slug: r.try_get(1)?,
+        title: r.try_get(2)?,
+        question: r.try_get(3)?,
+        categories: r.try_get(4)?,
+        starts_at_ms: r.try_get(5)?,
+        ends_at_ms: r.try_get(6)?,
+        district: r.try_get(7)?,
+        perimeter: r.try_get(8)?,
+        created_by: r.try_get(9)?,
+        created_at_ms: r.try_get(10)?,
+    })
+}
+
+/// Inserts an event inside `tx` (which holds the log lock) and returns it
+/// with its id.
+async fn insert_event(
+    conn: &mut sqlx::PgConnection,
+    mut e: EventRow,
+) -> Result<EventRow, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO report_events (id, report_id, at_ms, kind, status, note, author, \
+         duplicate_of, photo) \
+         SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8 FROM report_events \
+         RETURNING id",
+    )
+    .bind(e.report_id)
+    .bind(e.at_ms)
+    .bind(e.kind.as_str())
+    .bind(e.status.as_str())
+    .bind(e.note.as_deref())
+    .bind(e.author.as_deref())
+    .bind(e.duplicate_of)
+    .bind(e.photo.as_deref())
+    .fetch_one(&mut *conn)
+    .await?;
+    e.id = id;
+    Ok(e)
+}
+
+impl PgStore {
+    pub(crate) async fn insert_key(&self, k: KeyRow) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO api_keys (name, role, prefix, hash, created_at_ms, revoked_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(k.name)
+        .bind(k.role)
+        .bind(k.prefix)
+        .bind(k.hash)
+        .bind(k.created_at_ms)
+        .bind(k.revoked_at_ms)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub(crate) async fn key_by_hash(&self, hash: &[u8]) -> Result<Option<KeyRow>, StoreError> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(key_from_row).transpose()?)
+    }
+
+    pub(crate) async fn keys(&self) -> Result<Vec<KeyRow>, StoreError> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(key_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub(crate) async fn revoke_key(&self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL",
+        )
+        .bind(id)
+        .bind(at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(crate) async fn change_report(&self, c: ReportChange) -> Result<Changed, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        lock_log(&mut tx).await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT status FROM reports WHERE id = $1")
+                .bind(c.report_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(current) = current else {
+            return Ok(Changed::NotFound);
+        };
+        if current != c.expected_status {
+            return Ok(Changed::Moved { status: current });
+        }
+        if c.new_status != current {
+            sqlx::query("UPDATE reports SET status = $2 WHERE id = $1")
+                .bind(c.report_id)
+                .bind(c.new_status.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let status_changes = c.kind == "status" || c.kind == "duplicate";
+        let sql = format!(
+            "INSERT INTO report_state (report_id, updated_at_ms, closed_at_ms, duplicate_of, \
+             first_response_at_ms) \
+             VALUES ($1, $2, $3, $4, CASE WHEN $6 THEN $2 END) ON CONFLICT (report_id) DO UPDATE SET \
+             updated_at_ms = excluded.updated_at_ms, \
+             closed_at_ms = CASE WHEN $5 THEN excluded.closed_at_ms ELSE report_state.closed_at_ms END, \
+             duplicate_of = coalesce(excluded.duplicate_of, report_state.duplicate_of), \
+             first_response_at_ms = coalesce(report_state.first_response_at_ms, \
+             excluded.first_response_at_ms) \
+             RETURNING {STATE_COLUMNS}"
+        );
+        let state = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(c.report_id)
+            .bind(c.at_ms)
+            .bind(if status_changes { c.closed_at_ms } else { None })
+            .bind(c.duplicate_of)
+            .bind(status_changes)
+            .bind(c.responds)
+            .fetch_one(&mut *tx)
+            .await?;
+        let state = state_from_row(&state)?;
+        let event = insert_event(
+            &mut tx,
+            EventRow {
+                id: 0,
+                report_id: c.report_id,
+                at_ms: c.at_ms,
+                kind: c.kind,
+                status: c.new_status,
+                note: c.note,
+                author: Some(c.author),
+                duplicate_of: c.duplicate_of,
+                photo: c.photo,
+            },
+        )
+        .await?;
+        record_changes(&mut tx, &[event.report_id], &event.kind).await?;
+        tx.commit().await?;
+        Ok(Changed::Done { event, state })
+    }
+
+    pub(crate) async fn add_support(
+        &self,
+        report_id: i64,
+        client_id: &str,
+        at_ms: i64,
+    ) -> Result<Supported, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        lock_log(&mut tx).await?;
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM reports WHERE id = $1")
+            .bind(report_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(status) = status else {
+            return Ok(Supported::NotFound);
+        };
+        let added = sqlx::query(
+            "INSERT INTO supports (report_id, client_id, at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(report_id)
+        .bind(client_id)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !added {
+            let supports: Option<i64> =
+                sqlx::query_scalar("SELECT supports FROM report_state WHERE report_id = $1")
+                    .bind(report_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return Ok(Supported::Already {
+                supports: supports.unwrap_or(0),
+            });
+        }
+        let supports: i64 = sqlx::query_scalar(
+            "INSERT INTO report_state (report_id, updated_at_ms, supports) VALUES ($1, $2, 1) \
+             ON CONFLICT (report_id) DO UPDATE SET supports = report_state.supports + 1, \
+             updated_at_ms = greatest(report_state.updated_at_ms, excluded.updated_at_ms) \
+             RETURNING supports",
+        )
+        .bind(report_id)
+        .bind(at_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        let event = insert_event(
+            &mut tx,
+            EventRow {
+                id: 0,
+                report_id,
+                at_ms,
+                kind: "support".to_owned(),
+                status,
+                note: None,
+                author: None,
+                duplicate_of: None,
+                photo: None,
+            },
+        )
+        .await?;
+        record_changes(&mut tx, &[report_id], "support").await?;
+        tx.commit().await?;
+        Ok(Supported::New { event, supports })
+    }
+
+    pub(crate) async fn events_after(
+        &self,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        let sql =
+            format!("SELECT {LOG_COLUMNS} FROM report_events WHERE id > $1 ORDER BY id LIMIT $2");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let e = event_from_row(r)?;
+            match r.try_get::<Option<i64>, _>(9)? {
+                Some(first) if e.kind == "created" => {
+                    let filings = self.expand_filings(&e, first).await?;
+                    out.extend(filings.into_iter().filter(|f| f.id > after_id));
+                }
+                _ => out.push(e),
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// The `created` events a batch row stands for: one per non-sample
+    /// report from `first` to the row's report, numbered up to the row's id.
+    async fn expand_filings(
+        &self,
+        batch: &EventRow,
+        first: i64,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        let filed: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT id, created_at_ms FROM reports \
+             WHERE id BETWEEN $1 AND $2 AND NOT seed ORDER BY id",
+        )
+        .bind(first)
+        .bind(batch.report_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let start = batch.id - i64::try_from(filed.len()).unwrap_or(i64::MAX);
+        Ok(filed
+            .into_iter()
+            .zip(1..)
+            .map(|((report_id, at_ms), k)| EventRow {
+                id: start + k,
+                report_id,
+                at_ms,
+                ..batch.clone()
+            })
+            .collect())
+    }
+
+    /// Every event of these reports, by report then id: their filings and
+    /// what happened to them since.
+    pub(crate) async fn events_of_reports(&self, ids: &[i64]) -> Result<Vec<EventRow>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let created = sqlx::query(CREATED_EVENTS)
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await?;
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM report_events \
+             WHERE report_id = ANY($1) AND kind <> 'created'"
+        );
+        let changes = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = created
+            .iter()
+            .chain(&changes)
+            .map(event_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_unstable_by_key(|e| (e.report_id, e.id));
+        Ok(out)
+    }
+
+    pub(crate) async fn last_event_id(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM report_events")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    pub(crate) async fn report_states(&self) -> Result<Vec<StateRow>, StoreError> {
+        let sql = format!("SELECT {STATE_COLUMNS} FROM report_state ORDER BY report_id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(state_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub(crate) async fn report_campaigns(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        Ok(sqlx::query_as(CAMPAIGN_MEMBERS)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    pub(crate) async fn insert_campaign(&self, c: CampaignRow) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO campaigns (slug, title, question, categories, starts_at_ms, ends_at_ms, \
+             district, perimeter, created_by, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+        )
+        .bind(c.slug)
+        .bind(c.title)
+        .bind(c.question)
+        .bind(c.categories)
+        .bind(c.starts_at_ms)
+        .bind(c.ends_at_ms)
+        .bind(c.district)
+        .bind(c.perimeter)
+        .bind(c.created_by)
+        .bind(c.created_at_ms)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub(crate) async fn set_campaign_end(
+        &self,
+        id: i64,
+        ends_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE campaigns SET ends_at_ms = $2 WHERE id = $1")
+            .bind(id)
+            .bind(ends_at_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(crate) async fn campaigns(&self) -> Result<Vec<CampaignRow>, StoreError> {
+        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(campaign_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+}
