@@ -20,7 +20,9 @@ use crate::model::{
     CategoryId, Channel, Districts, Kind, Layer, LonLat, Project, Report, Status, Taxonomy,
 };
 use crate::reference::{self, DansMaRueRecord, RawProject, Rejected};
-use crate::service::{App, Codec, Lifecycle, ServiceError, TileService, from_unix_ms, summary_of};
+use crate::service::{
+    App, Codec, FollowStart, Lifecycle, ServiceError, TileService, from_unix_ms, summary_of,
+};
 use crate::spatial::{self, ProjectIndex, ReportIndex, ReportIndexBuilder, ReportSummary};
 use crate::store::{IndexRow, Inserted, LayerRow, ProjectRow, Store, Writer};
 use crate::tiles::TileCache;
@@ -173,6 +175,13 @@ pub async fn open(config: Config) -> Result<App, BootError> {
             "reporter pseudonyms given to reports of earlier versions"
         );
     }
+    // LISTEN, then the seq, then the index: nothing committed in between
+    // is missed (see `service::follower`).
+    let follow = if config.follow_store {
+        FollowStart::begin(&store).await?
+    } else {
+        None
+    };
     let index = load_index(&store, &reference).await?;
     let projects = load_projects(&store, &reference).await?;
     tracing::info!(
@@ -253,6 +262,9 @@ pub async fn open(config: Config) -> Result<App, BootError> {
         pseudonyms,
     );
     app.load_lifecycle().await?;
+    if let Some(follow) = follow {
+        app.follow_from(follow);
+    }
     Ok(app)
 }
 

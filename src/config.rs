@@ -63,6 +63,10 @@ pub struct Config {
     /// The store, as [`crate::store::Store::open_url`] reads it (`None`:
     /// SQLite in `data_dir`).
     pub database_url: Option<String>,
+    /// Follow the changes other instances commit to a shared store
+    /// (PostgreSQL; see `service::follower`). Always on in service; off only
+    /// in tests that show what it does.
+    pub follow_store: bool,
     /// Load the DansMaRue sample as seed reports on first start.
     pub seed_reports: bool,
     /// Points outside are refused (the served city).
@@ -128,6 +132,7 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir,
             database_url: None,
+            follow_store: true,
             seed_reports: true,
             envelope: PARIS_ENVELOPE,
             working_class_threshold: crate::districts::DEFAULT_WORKING_CLASS_THRESHOLD,

@@ -10,6 +10,7 @@
 mod campaigns;
 mod event_filter;
 mod export;
+mod follower;
 mod lifecycle;
 mod open311;
 mod photos;
@@ -21,6 +22,7 @@ mod webhooks;
 pub use campaigns::{Campaign, Campaigns, DEFAULT_NEAR_M, NewCampaign, Perimeter};
 pub use event_filter::EventFilter;
 pub use export::{EXPORT_PAGE_ROWS, ProjectFormat, ReportExport, ReportFormat};
+pub use follower::{CHANGE_PAGE, FOLLOW_EVERY, FollowStart};
 pub use lifecycle::{
     Caller, EVENT_PAGE, KEY_CACHE_TTL, Lifecycle, MAX_NOTE_CHARS, PublicEvent, ReportState,
     create_key,
@@ -151,6 +153,8 @@ pub struct App {
     pseudonyms: crate::auth::PseudonymKey,
     /// Inhabitants of every district (INSEE's, or estimated).
     pub populations: crate::stats::Populations,
+    /// The follower's start until [`App::start_follower`] takes it.
+    follow: std::sync::Mutex<Option<FollowStart>>,
 }
 
 /// What the tile endpoints need beside the indexes.
@@ -372,6 +376,7 @@ impl App {
             webhooks: Webhooks::new(),
             pseudonyms,
             populations,
+            follow: std::sync::Mutex::new(None),
         }
     }
 

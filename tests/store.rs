@@ -1962,3 +1962,60 @@ async fn reports_carry_the_same_indexes_on_postgres_as_on_sqlite() {
         ]
     );
 }
+
+on_both_backends! {
+    async fn the_change_feed_lists_changed_reports_in_commit_order_and_notifies_listeners(place) {
+        let store = place.open().await;
+        let listener = store.listen_changes().await.unwrap();
+        let start = store.change_seq().await.unwrap();
+        let rows = new_rows(
+            store
+                .insert_reports((0..3).map(report).collect())
+                .await
+                .unwrap(),
+        );
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        store.add_support(ids[1], "feed-1", 1_000).await.unwrap();
+        let states = store.report_states_of(&[ids[0], ids[1], 999_999]).await.unwrap();
+        assert_eq!(
+            states.iter().map(|s| (s.report_id, s.supports)).collect::<Vec<_>>(),
+            [(ids[1], 1)],
+            "only reports with a state, on {}",
+            place.backend()
+        );
+        let Some(mut listener) = listener else {
+            // SQLite: one instance per store, no feed.
+            assert_eq!(place.backend(), "sqlite");
+            assert_eq!(start, None);
+            assert_eq!(store.change_seq().await.unwrap(), None);
+            assert!(store.changes_after(0, 100).await.unwrap().is_empty());
+            return;
+        };
+        let start = start.unwrap();
+        let feed = store.changes_after(start, 100).await.unwrap();
+        let listed: Vec<(i64, &str)> =
+            feed.iter().map(|c| (c.report_id, c.kind.as_str())).collect();
+        assert_eq!(
+            listed,
+            [(ids[0], "created"), (ids[1], "created"), (ids[2], "created"), (ids[1], "support")]
+        );
+        assert!(feed.windows(2).all(|w| w[0].seq < w[1].seq));
+        let last = feed.last().unwrap().seq;
+        assert_eq!(store.change_seq().await.unwrap(), Some(last));
+        assert_eq!(store.changes_after(start, 2).await.unwrap(), feed[..2]);
+        assert!(store.changes_after(last, 100).await.unwrap().is_empty());
+        // One notification per transaction, with its last seq.
+        let mut heard = Vec::new();
+        while heard.last() != Some(&last) {
+            let note = tokio::time::timeout(std::time::Duration::from_secs(30), listener.recv())
+                .await
+                .expect("a notification")
+                .unwrap();
+            match note {
+                civicmap::store::ChangeNote::Seq(s) => heard.push(s),
+                civicmap::store::ChangeNote::Reconnected => panic!("not disconnected"),
+            }
+        }
+        assert_eq!(heard, [feed[2].seq, last]);
+    }
+}

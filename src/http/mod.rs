@@ -47,8 +47,9 @@ use crate::service::App;
 pub type AppState = Arc<App>;
 
 /// The whole HTTP API, ready to serve (tests drive it without a socket).
-/// Serving is what makes an application deliver its webhooks: this starts
-/// their delivery (once per application).
+/// Serving is what makes an application deliver its webhooks and follow a
+/// shared store: this starts their delivery and the follower (once per
+/// application).
 pub fn router(app: AppState) -> Router {
     serving(app).0
 }
@@ -57,6 +58,7 @@ pub fn router(app: AppState) -> Router {
 /// ends the live event streams when the server shuts down.
 pub fn serving(app: AppState) -> (Router, Arc<limits::Guard>) {
     app.start_webhooks(webhooks::render);
+    app.start_follower();
     let guard = Arc::new(limits::Guard::new(&app.config.limits));
     let both = (Arc::clone(&app), Arc::clone(&guard));
     let heavy = || from_fn_with_state(both.clone(), limits::heavy_read);

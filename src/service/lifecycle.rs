@@ -137,7 +137,7 @@ pub struct PublicEvent {
 pub struct Lifecycle {
     states: RwLock<HashMap<ReportId, ReportState>>,
     /// Serialises changes so that memory follows the store in commit order.
-    change_lock: Mutex<()>,
+    pub(crate) change_lock: Mutex<()>,
     events: broadcast::Sender<Arc<PublicEvent>>,
     /// Woken after each commit that wrote events.
     pub(crate) pump: Arc<Notify>,
@@ -172,7 +172,7 @@ impl Lifecycle {
             .unwrap_or_default()
     }
 
-    fn set_state(&self, id: ReportId, s: ReportState) {
+    pub(crate) fn set_state(&self, id: ReportId, s: ReportState) {
         self.states
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -456,11 +456,16 @@ impl App {
         let (event, state) = match self.store.change_report(change).await? {
             Changed::Done { event, state } => (event, state),
             Changed::NotFound => return Err(ServiceError::NotFound(format!("no report {id}"))),
-            // Only this process writes, under `change_lock`: the index and
-            // the store disagree.
+            // Another instance (or process) changed its status since this
+            // one read it: catch up on this report now (the follower would
+            // soon) and let the client decide again.
             Changed::Moved { status } => {
-                return Err(ServiceError::Internal(format!(
-                    "report {id} is {status} in the store but {from} in the index"
+                if let Err(e) = self.refresh_reports(&[id]).await {
+                    tracing::warn!(report = id, error = %e, "moved report could not be refreshed");
+                }
+                return Err(ServiceError::Conflict(format!(
+                    "report {id} was moved to {status} by another change meanwhile \
+                     (this instance had {from}): read it again and retry"
                 )));
             }
         };

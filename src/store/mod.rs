@@ -47,6 +47,7 @@
 //! they are not removed); no compile-time-checked `query!` macros (they cannot
 //! serve two backends from one crate).
 
+mod changes;
 mod error;
 mod export;
 mod lifecycle;
@@ -61,6 +62,7 @@ mod writer;
 
 use std::path::Path;
 
+pub use changes::{CHANGE_KINDS, ChangeListener, ChangeNote, ChangeRow};
 pub use error::{ConstraintKind, StoreError};
 pub use export::{ExportFilter, ExportPage, ExportRow};
 pub use lifecycle::{

@@ -453,3 +453,19 @@ impl PgStore {
             .collect::<Result<_, _>>()?)
     }
 }
+
+impl PgStore {
+    pub(crate) async fn report_states_of(&self, ids: &[i64]) -> Result<Vec<StateRow>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {STATE_COLUMNS} FROM report_state WHERE report_id = ANY($1) ORDER BY report_id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(state_from_row).collect::<Result<_, _>>()?)
+    }
+}

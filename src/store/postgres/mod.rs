@@ -38,6 +38,7 @@ use std::sync::Arc;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Row as _};
 
+mod changes;
 pub(crate) mod export;
 mod lifecycle;
 mod open311;
