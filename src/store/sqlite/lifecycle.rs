@@ -443,6 +443,23 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    pub(crate) async fn report_states_of(&self, ids: &[i64]) -> Result<Vec<StateRow>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {STATE_COLUMNS} FROM report_state \
+             WHERE report_id IN (SELECT value FROM json_each($1)) ORDER BY report_id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(super::json_id_array(ids))
+            .fetch_all(&self.readers)
+            .await?;
+        Ok(rows.iter().map(state_from_row).collect::<Result<_, _>>()?)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -481,22 +498,5 @@ mod tests {
                 "{sql}\n{steps:#?}"
             );
         }
-    }
-}
-
-impl SqliteStore {
-    pub(crate) async fn report_states_of(&self, ids: &[i64]) -> Result<Vec<StateRow>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT {STATE_COLUMNS} FROM report_state \
-             WHERE report_id IN (SELECT value FROM json_each($1)) ORDER BY report_id"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(super::json_id_array(ids))
-            .fetch_all(&self.readers)
-            .await?;
-        Ok(rows.iter().map(state_from_row).collect::<Result<_, _>>()?)
     }
 }
