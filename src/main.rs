@@ -669,11 +669,15 @@ async fn migrate_store(args: MigrateStoreArgs) -> Result<(), BootError> {
         rows as f64 / seconds.max(1e-9)
     );
     if migrated.photos > 0 {
+        let dir = args.from.strip_prefix("sqlite://").unwrap_or(&args.from);
         println!(
-            "photos: {} photo rows copied; their files are not in the database: copy the \
-             `photos` directory of the source's data directory into the --data-dir of every \
-             instance serving the new store (or share one directory between them)",
-            migrated.photos
+            "photos: {} photo rows copied; their files are not in the database: copy {} \
+             into the --data-dir of every instance serving the new store (or share one \
+             directory between them)",
+            migrated.photos,
+            std::path::Path::new(dir)
+                .join(civicmap::service::PHOTOS_DIR)
+                .display()
         );
     }
     if !migrated.verified() {

@@ -1053,6 +1053,22 @@ fn the_binary_migrates_a_store_prints_the_verification_and_refuses_a_second_time
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let agent_key = text(&out.stdout).trim().to_owned();
+    // A photo row (its files would be under `<data>/photos/`).
+    rt.block_on(async {
+        let store = Store::open_sqlite(&data).await.unwrap();
+        let added = store
+            .add_photos(PhotoBatch {
+                report_id: 1,
+                role: "report".to_owned(),
+                max: 3,
+                required_status: None,
+                rows: vec![photo(1, 5, "report")],
+            })
+            .await
+            .unwrap();
+        assert!(matches!(added, PhotosAdded::Done(_)));
+        store.close().await;
+    });
 
     let from = format!("sqlite://{data_arg}");
     let migrate = || {
@@ -1083,6 +1099,15 @@ fn the_binary_migrates_a_store_prints_the_verification_and_refuses_a_second_time
     }
     assert!(!stdout.contains("DIFFERS"), "{stdout}");
     assert!(stdout.contains("verified"), "{stdout}");
+    // The photo files are named: they are not in the database.
+    let photos_dir = data.join("photos");
+    assert!(
+        stdout.contains(&format!(
+            "photos: 1 photo rows copied; their files are not in the database: copy {}",
+            photos_dir.display()
+        )),
+        "{stdout}"
+    );
 
     // The key made on SQLite is stored on PostgreSQL.
     let found = rt.block_on(async {
@@ -1103,6 +1128,7 @@ fn the_binary_migrates_a_store_prints_the_verification_and_refuses_a_second_time
     let stderr = text(&out.stderr);
     assert!(stderr.contains("not empty"), "{stderr}");
     assert!(stderr.contains("reports: 700 rows"), "{stderr}");
+    assert!(stderr.contains("drop and recreate"), "{stderr}");
     assert_eq!(rt.block_on(counts(&target_place)), before);
 
     // A source directory without a store, and a SQLite target, are refused.

@@ -551,7 +551,8 @@ pub enum MigrateError {
     NoSource { path: std::path::PathBuf },
     /// The target already holds rows: nothing was written.
     #[error(
-        "the target store is not empty ({}): refusing to migrate into it; nothing was written",
+        "the target store is not empty ({}): refusing to migrate into it; nothing was written \
+         (a migration that failed half-way leaves its rows: drop and recreate the database)",
         .held.iter().map(|(t, n)| format!("{t}: {n} rows")).collect::<Vec<_>>().join(", ")
     )]
     TargetNotEmpty { held: Vec<(String, u64)> },
