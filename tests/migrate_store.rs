@@ -3,7 +3,7 @@
 //! application (reports, timelines, statistics, keys) and as the real
 //! binary; a target that holds anything, or a schema the plan does not
 //! know, is refused before anything is written; after the copy, new rows
-//! get fresh ids.
+//! get fresh ids; a check that differs is printed and fails the command.
 //!
 //! Needs `CIVICMAP_TEST_POSTGRES_URL` (see `tests/common/stores.rs`);
 //! skipped without it unless `CIVICMAP_POSTGRES_TEST=require`.
@@ -1159,4 +1159,80 @@ fn the_binary_migrates_a_store_prints_the_verification_and_refuses_a_second_time
         text(&out.stderr)
     );
     assert!(!Path::new(&dir.path().join("other")).exists());
+}
+
+#[test]
+fn a_check_that_differs_is_printed_and_the_command_fails() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(target_place) = rt.block_on(Place::postgres()) else {
+        return;
+    };
+    let Place::Postgres(db) = &target_place else {
+        unreachable!()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let csv = dir.path().join("synthetic.csv");
+    let out = civicmap(&[
+        "generate",
+        "--reports",
+        "50",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let data_arg = data.to_str().unwrap();
+    let out = civicmap(&[
+        "import",
+        "reports",
+        "--data-dir",
+        data_arg,
+        csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // The target loses one report's client id on the way in, as a faulty
+    // copy would.
+    rt.block_on(async {
+        Store::open_postgres(&db.url).await.unwrap().close().await;
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE FUNCTION lose_client_id() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN IF NEW.id = 5 THEN NEW.client_id := NULL; END IF; RETURN NEW; END $$; \
+             CREATE TRIGGER lose_client_id BEFORE INSERT ON reports \
+             FOR EACH ROW EXECUTE FUNCTION lose_client_id();",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    });
+    let out = civicmap(&[
+        "migrate-store",
+        "--from",
+        &format!("sqlite://{data_arg}"),
+        "--to",
+        &db.url,
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert_eq!(
+        printed(&stdout, "reports", "count(client_id)"),
+        Some(
+            ["reports", "count(client_id)", "50", "49", "DIFFERS"]
+                .map(str::to_owned)
+                .to_vec()
+        ),
+        "{stdout}"
+    );
+    assert_eq!(
+        printed(&stdout, "reports", "rows").map(|w| w[4].clone()),
+        Some("ok".to_owned())
+    );
+    assert!(!stdout.contains("verified"), "{stdout}");
+    assert!(
+        text(&out.stderr).contains("verification failed: 1 checks differ"),
+        "{}",
+        text(&out.stderr)
+    );
 }
