@@ -53,6 +53,27 @@ enum Command {
     /// Reporters' personal data.
     #[command(subcommand)]
     Privacy(PrivacyCommand),
+    /// Copy a whole SQLite store into an empty PostgreSQL database (every table, ids
+    /// kept), then compare both sides table by table. Stop the server first.
+    MigrateStore(MigrateStoreArgs),
+}
+
+#[derive(Args)]
+struct MigrateStoreArgs {
+    /// The store to copy: `sqlite://<data dir>` (or the data directory itself).
+    #[arg(long)]
+    from: String,
+    /// The empty PostgreSQL database to fill: `postgres://…`. A database holding
+    /// anything is refused.
+    #[arg(long)]
+    to: String,
+    /// Rows read per page and written per transaction.
+    #[arg(long, default_value_t = civicmap::store::migrate::DEFAULT_PAGE_ROWS,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    page_rows: u32,
+    /// No progress bars (they are not drawn either when stderr is not a terminal).
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
@@ -419,6 +440,7 @@ fn main() -> ExitCode {
             Some(Command::Keys(cmd)) => keys(cmd).await,
             Some(Command::Snapshot(args)) => snapshot(args).await,
             Some(Command::Privacy(PrivacyCommand::Purge(args))) => purge(args).await,
+            Some(Command::MigrateStore(args)) => migrate_store(args).await,
         }
     });
     match result {
@@ -583,6 +605,88 @@ async fn purge(args: PurgeArgs) -> Result<(), BootError> {
              in it until its next complete checkpoint"
         );
     }
+    Ok(())
+}
+
+async fn migrate_store(args: MigrateStoreArgs) -> Result<(), BootError> {
+    use civicmap::store::migrate::{self, Progress};
+    let failed = |e: migrate::MigrateError| BootError::Invalid(e.to_string());
+    let source = migrate::open_source(&args.from).await.map_err(failed)?;
+    let target = migrate::open_target(&args.to).await.map_err(failed)?;
+    let started = std::time::Instant::now();
+    let mut current: Option<ProgressBar> = None;
+    let migrated = source
+        .migrate_to(&target, args.page_rows, |p| match p {
+            Progress::Table { table, rows } => {
+                if let Some(pb) = current.take() {
+                    pb.finish();
+                }
+                current = Some(if args.quiet {
+                    ProgressBar::hidden()
+                } else {
+                    bar(rows, table)
+                });
+            }
+            Progress::Copied { done, .. } => {
+                if let Some(pb) = &current {
+                    pb.set_position(done);
+                }
+            }
+            Progress::Verifying => {
+                if let Some(pb) = current.take() {
+                    pb.finish();
+                }
+            }
+        })
+        .await
+        .map_err(failed)?;
+    let seconds = started.elapsed().as_secs_f64();
+    source.close().await;
+    target.close().await;
+
+    println!(
+        "{:<20} {:<22} {:>12} {:>12}",
+        "table", "check", "source", "target"
+    );
+    for c in &migrated.checks {
+        println!(
+            "{:<20} {:<22} {:>12} {:>12}  {}",
+            c.table,
+            c.check.to_string(),
+            c.source,
+            c.target,
+            if c.agrees() { "ok" } else { "DIFFERS" }
+        );
+    }
+    let rows: i64 = migrated
+        .checks
+        .iter()
+        .filter(|c| c.check == migrate::Check::Rows)
+        .map(|c| c.source)
+        .sum();
+    eprintln!(
+        "copied {rows} rows in {seconds:.1} s ({:.0} rows/s)",
+        rows as f64 / seconds.max(1e-9)
+    );
+    if migrated.photos > 0 {
+        let dir = args.from.strip_prefix("sqlite://").unwrap_or(&args.from);
+        println!(
+            "photos: {} photo rows copied; their files are not in the database: copy {} \
+             into the --data-dir of every instance serving the new store (or share one \
+             directory between them)",
+            migrated.photos,
+            std::path::Path::new(dir)
+                .join(civicmap::service::PHOTOS_DIR)
+                .display()
+        );
+    }
+    if !migrated.verified() {
+        let n = migrated.differences().count();
+        return Err(BootError::Invalid(format!(
+            "verification failed: {n} checks differ between the source and the target"
+        )));
+    }
+    println!("verified: every table has the same rows on both sides");
     Ok(())
 }
 

@@ -13,7 +13,10 @@
 //! `migrations/sqlite/`) and PostgreSQL ([`Store::open_postgres`], a shared
 //! database several instances may use, migrations in `migrations/postgres/`;
 //! see `postgres/mod.rs` for what it guarantees across instances).
-//! [`Store::open_url`] picks one from a database URL.
+//! [`Store::open_url`] picks one from a database URL. [`Store::migrate_to`]
+//! copies a whole SQLite store into an empty PostgreSQL one, ids and all
+//! (`migrate.rs`: the plan of every table; the reader and the writer are in
+//! each backend's `migrate.rs`).
 //!
 //! An enum rather than a trait because the API is `async`: a `dyn` trait
 //! would need boxed futures on every call, a generic `Store<B>` would spread a
@@ -51,6 +54,7 @@ mod changes;
 mod error;
 mod export;
 mod lifecycle;
+pub mod migrate;
 mod open311;
 pub mod photos;
 mod postgres;

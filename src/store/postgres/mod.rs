@@ -41,6 +41,7 @@ use sqlx::{PgConnection, PgPool, Row as _};
 mod changes;
 pub(crate) mod export;
 mod lifecycle;
+mod migrate;
 mod open311;
 mod photos;
 mod privacy;

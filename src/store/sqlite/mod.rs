@@ -31,6 +31,7 @@ use sqlx::{AssertSqlSafe, Row as _, SqlitePool};
 pub(crate) mod export;
 mod index_scan;
 mod lifecycle;
+mod migrate;
 mod open311;
 mod photos;
 mod privacy;
