@@ -76,7 +76,7 @@ pub use rows::{
     REPORT_KINDS, REPORT_STATUSES, ReportRow, SqlitePragmas,
 };
 pub use sqlite::DB_FILE_NAME;
-pub use webhooks::{DELIVERIES_KEPT, DeliveryRow, Recorded, WebhookRow};
+pub use webhooks::{DELIVERIES_KEPT, DeliveryRow, Lease, Recorded, WebhookRow};
 pub use writer::{DEFAULT_MAX_BATCH, OnCommit, Writer, WriterHandle};
 
 /// A handle on the durable store. Cloning it is cheap and shares the
