@@ -451,8 +451,237 @@ async fn a_lease_is_held_by_one_store_at_a_time_and_a_former_holder_can_neither_
     );
 }
 
-/// Keeps `Request` and `Body` in use for the helpers of later tests.
-#[allow(dead_code)]
 fn get_as(h: &Harness, role: &str, uri: &str) -> common::Reply {
     h.send_as(Some(role), Request::get(uri).body(Body::empty()).unwrap())
+}
+
+fn delete_as(h: &Harness, role: &str, uri: &str) -> common::Reply {
+    h.send_as(
+        Some(role),
+        Request::delete(uri).body(Body::empty()).unwrap(),
+    )
+}
+
+/// A positive contribution answering a campaign, filed through `h`.
+fn contribute(h: &Harness, campaign: &str, client_id: &str) -> common::Reply {
+    let id = h.app.taxonomy.category_id("proprete").unwrap();
+    let subcategory = h.app.taxonomy.category(id).subcategories[0].code.clone();
+    h.post_as(
+        Some("app"),
+        "/api/v1/reports",
+        &json!({
+            "kind": "contribution", "category": "proprete", "subcategory": subcategory,
+            "description": "Ici, des arceaux", "lon": 2.3499, "lat": 48.8530,
+            "client_id": client_id, "channel": "ios", "campaign": campaign,
+        }),
+    )
+}
+
+fn open_campaign(h: &Harness, slug: &str) {
+    let r = h.post_as(
+        Some("admin"),
+        "/api/v1/campaigns",
+        &json!({
+            "slug": slug,
+            "title": "Où voulez-vous des arceaux vélo ?",
+            "question": "Indiquez un endroit où garer un vélo manque.",
+            "categories": ["proprete"],
+            "ends_at": "2099-01-01",
+        }),
+    );
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+}
+
+#[test]
+fn a_campaign_opened_through_one_instance_takes_contributions_through_another_until_closed_there() {
+    let rt = runtime();
+    let Some(place) = postgres_place(&rt) else {
+        return;
+    };
+    let url = place.database_url().unwrap().to_owned();
+    let a = instance(&url);
+    let b = instance(&url);
+    let refused = contribute(&b, "arceaux", "campaign-early");
+    assert_eq!(refused.json()["field"], "campaign", "{}", refused.text());
+
+    open_campaign(&a, "arceaux");
+    let mut n = 0;
+    let accepted = eventually("a contribution to the campaign accepted by B", || {
+        n += 1;
+        let r = contribute(&b, "arceaux", &format!("campaign-{n}"));
+        (r.status == StatusCode::CREATED, (r.status, r.text()))
+    });
+    assert!(
+        accepted.1.contains("\"campaign\":\"arceaux\""),
+        "{}",
+        accepted.1
+    );
+    let listed = b.get("/api/v1/campaigns").json();
+    assert!(listed.to_string().contains("arceaux"), "{listed}");
+
+    // Closed through A: B refuses contributions from then on.
+    let closed = a.send_as(
+        Some("admin"),
+        Request::post("/api/v1/campaigns/arceaux/close")
+            .body(Body::empty())
+            .unwrap(),
+    );
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.text());
+    eventually("contributions refused by B once closed", || {
+        n += 1;
+        let r = contribute(&b, "arceaux", &format!("campaign-{n}"));
+        (
+            r.status == StatusCode::UNPROCESSABLE_ENTITY,
+            (r.status, r.text()),
+        )
+    });
+}
+
+#[test]
+fn a_webhook_registered_through_one_instance_is_followed_by_another_and_deleting_it_there_stops_it_everywhere()
+ {
+    let rt = runtime();
+    let Some(place) = postgres_place(&rt) else {
+        return;
+    };
+    let url = place.database_url().unwrap().to_owned();
+    let receiver = Receiver::start(&rt);
+    let a = instance(&url);
+    let b = instance(&url);
+    // Registered through B: B's worker takes the lease at once, A's starts
+    // by following the change and stands by.
+    let hook = register(&b, &receiver.url);
+    eventually("A runs a worker for B's webhook", || {
+        let ids = a.app.webhooks.worker_ids();
+        (ids.contains(&hook), ids)
+    });
+    let first = created_events(&a, &[file(&a, "deleted-0")])[0];
+    eventually("the first event delivered", || {
+        let c = receiver.counts(hook);
+        (c.contains_key(&first), c)
+    });
+
+    // Deleted through A (an admin sees every webhook).
+    let deleted = delete_as(&a, "admin", &format!("/api/v1/webhooks/{hook}"));
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text());
+    eventually("B's worker stopped", || {
+        let ids = b.app.webhooks.worker_ids();
+        (!ids.contains(&hook), ids)
+    });
+    assert!(!a.app.webhooks.worker_ids().contains(&hook));
+    // A webhook registered after it sees the next event: the deleted one
+    // does not.
+    let sentinel = register(&a, &receiver.url);
+    let next = created_events(&b, &[file(&b, "deleted-1")])[0];
+    eventually("the next event delivered to the other webhook", || {
+        let c = receiver.counts(sentinel);
+        (c.contains_key(&next), c)
+    });
+    assert_eq!(
+        receiver.counts(hook).keys().copied().collect::<Vec<_>>(),
+        [first],
+        "nothing delivered after the delete"
+    );
+}
+
+#[test]
+fn pruning_keeps_the_newest_changes_and_marks_the_highest_seq_deleted() {
+    let rt = runtime();
+    let Some(place) = postgres_place(&rt) else {
+        return;
+    };
+    let url = place.database_url().unwrap().to_owned();
+    let a = instance(&url);
+    for i in 0..5 {
+        file(&a, &format!("prune-{i}"));
+    }
+    let store = a.app.store().clone();
+    a.rt.block_on(async {
+        let last = store.change_seq().await.unwrap().unwrap();
+        let all = store.changes_after(0, 100).await.unwrap();
+        assert_eq!(all.len(), 5, "one change per filing");
+        assert_eq!(store.changes_pruned_through().await.unwrap(), 0);
+        assert_eq!(
+            store
+                .prune_changes(Duration::from_secs(3_600), 1)
+                .await
+                .unwrap(),
+            0,
+            "nothing is old enough"
+        );
+        assert_eq!(store.prune_changes(Duration::ZERO, 2).await.unwrap(), 3);
+        assert_eq!(store.changes_pruned_through().await.unwrap(), all[2].seq);
+        assert_eq!(store.changes_after(0, 100).await.unwrap(), all[3..]);
+        assert_eq!(store.change_seq().await.unwrap(), Some(last));
+        assert_eq!(store.prune_changes(Duration::ZERO, 0).await.unwrap(), 1);
+        assert_eq!(
+            store.changes_after(0, 100).await.unwrap(),
+            all[4..],
+            "the newest is always kept"
+        );
+        assert_eq!(store.change_seq().await.unwrap(), Some(last));
+    });
+}
+
+#[test]
+fn an_instance_whose_position_was_pruned_away_reloads_its_whole_memory_and_misses_nothing() {
+    let rt = runtime();
+    let Some(place) = postgres_place(&rt) else {
+        return;
+    };
+    let url = place.database_url().unwrap().to_owned();
+    let a = instance(&url);
+    let known = file(&a, "gap-0");
+    // B does not follow by itself: the test applies its rounds.
+    let b = common::custom_harness(|c| {
+        c.database_url = Some(url.clone());
+        c.follow_store = false;
+    });
+    let seq = b.rt.block_on(b.app.store().change_seq()).unwrap().unwrap();
+    let mut filed = vec![known];
+    for i in 1..=10 {
+        filed.push(file(&a, &format!("gap-{i}")));
+    }
+    let moved = a.post_as(
+        Some("agent"),
+        &format!("/api/v1/reports/{known}/status"),
+        &json!({ "status": "to_process" }),
+    );
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.text());
+    open_campaign(&a, "apres-la-coupure");
+    let store = a.app.store().clone();
+    let pruned =
+        a.rt.block_on(store.prune_changes(Duration::ZERO, 1))
+            .unwrap();
+    assert!(pruned >= 11, "B's position is gone: {pruned} pruned");
+
+    let applied = b.rt.block_on(b.app.catch_up(seq));
+    assert_eq!(
+        Some(applied),
+        b.rt.block_on(store.change_seq()).unwrap(),
+        "caught up to the end"
+    );
+    let listed = b.get("/api/v1/reports?limit=1000").json();
+    let mut ids: Vec<i64> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, filed, "every report in B's index");
+    let by_status = b.get("/api/v1/reports?limit=1000&status=to_process").json();
+    assert_eq!(by_status["items"][0]["id"], known, "{by_status}");
+    let stats = get_as(
+        &b,
+        "analyst",
+        "/api/v1/stats/districts?layer=arrondissement",
+    )
+    .json();
+    assert_eq!(stats["city"]["reports"], 11, "{}", stats["city"]);
+    assert_eq!(
+        b.get("/api/v1/campaigns/apres-la-coupure").status,
+        StatusCode::OK,
+        "the campaign list reloaded"
+    );
 }

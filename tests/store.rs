@@ -1994,7 +1994,7 @@ on_both_backends! {
         let start = start.unwrap();
         let feed = store.changes_after(start, 100).await.unwrap();
         let listed: Vec<(i64, &str)> =
-            feed.iter().map(|c| (c.report_id, c.kind.as_str())).collect();
+            feed.iter().map(|c| (c.report_id.unwrap(), c.kind.as_str())).collect();
         assert_eq!(
             listed,
             [(ids[0], "created"), (ids[1], "created"), (ids[2], "created"), (ids[1], "support")]

@@ -27,3 +27,19 @@ CREATE TABLE webhook_leases (
 );
 INSERT INTO webhook_leases (webhook_id, holder, term, until)
 SELECT id, '', 0, '-infinity' FROM webhooks;
+
+-- Campaigns and webhooks in the change sequence. A transaction that creates,
+-- changes or deletes one (takes the log lock and) appends a row of kind
+-- `campaign` or `webhook` naming it in `entity_id`, with `report_id` NULL,
+-- and notifies as for reports: every instance then reloads it (its campaign
+-- list; its worker for that webhook, started or stopped).
+ALTER TABLE changes ALTER COLUMN report_id DROP NOT NULL;
+ALTER TABLE changes ADD COLUMN entity_id BIGINT;
+ALTER TABLE changes DROP CONSTRAINT changes_kind_check;
+ALTER TABLE changes ADD CONSTRAINT changes_kind_check
+    CHECK (kind IN ('created', 'status', 'note', 'duplicate', 'photo', 'support', 'districts',
+                    'contact', 'reporter', 'campaign', 'webhook'));
+ALTER TABLE changes ADD CONSTRAINT changes_subject_check
+    CHECK (CASE WHEN kind IN ('campaign', 'webhook')
+                THEN report_id IS NULL AND entity_id IS NOT NULL
+                ELSE report_id IS NOT NULL AND entity_id IS NULL END);

@@ -684,6 +684,33 @@ impl App {
         });
     }
 
+    /// Follows a webhook created, changed or deleted through another
+    /// instance (see `service::follower`): starts its worker if it is
+    /// active and delivery has started here (the worker stands by while
+    /// another instance holds the lease), stops it otherwise.
+    ///
+    /// # Errors
+    /// [`ServiceError::Store`] if the webhook cannot be read.
+    pub(crate) async fn follow_webhook(self: &Arc<Self>, id: i64) -> Result<(), ServiceError> {
+        match self.store.webhook(id).await? {
+            Some(row) if row.deleted_at_ms.is_none() && row.disabled_at_ms.is_none() => {
+                self.spawn_worker(row);
+            }
+            _ => {
+                let worker = self.webhooks.workers().remove(&id);
+                if let Some(w) = worker {
+                    w.abort();
+                    let _ = w.await;
+                    tracing::info!(
+                        webhook = id,
+                        "webhook stopped: changed through another instance"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Wakes every webhook worker: the log has new events.
     pub(crate) fn wake_webhooks(&self) {
         self.webhooks.wake.send_modify(|n| *n = n.wrapping_add(1));

@@ -62,7 +62,7 @@ mod writer;
 
 use std::path::Path;
 
-pub use changes::{CHANGE_KINDS, ChangeListener, ChangeNote, ChangeRow};
+pub use changes::{CHANGE_KINDS, ChangeListener, ChangeNote, ChangeRow, ENTITY_KINDS};
 pub use error::{ConstraintKind, StoreError};
 pub use export::{ExportFilter, ExportPage, ExportRow};
 pub use lifecycle::{

@@ -7,7 +7,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row as _};
 
 use crate::store::StoreError;
-use crate::store::postgres::PgStore;
+use crate::store::postgres::{PgStore, record_entity_change};
 use crate::store::webhooks::{DELIVERIES_KEPT, DeliveryRow, Lease, Recorded, WebhookRow};
 
 const WEBHOOK_COLUMNS: &str = "id, key_id, name, description, url, secret, district, area, \
@@ -54,8 +54,9 @@ fn delivery_from_row(r: &PgRow) -> Result<DeliveryRow, sqlx::Error> {
 
 impl PgStore {
     pub(crate) async fn insert_webhook(&self, w: WebhookRow) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
         // The webhook and its free lease, in one statement.
-        Ok(sqlx::query_scalar(
+        let id: i64 = sqlx::query_scalar(
             "WITH w AS (INSERT INTO webhooks (key_id, name, description, url, secret, district, \
              area, bbox, categories, kinds, cursor, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id), \
@@ -75,8 +76,12 @@ impl PgStore {
         .bind(w.kinds)
         .bind(w.cursor)
         .bind(w.created_at_ms)
-        .fetch_one(&self.pool)
-        .await?)
+        .fetch_one(&mut *tx)
+        .await?;
+        // Other instances start a worker for it.
+        record_entity_change(&mut tx, "webhook", id).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     pub(crate) async fn webhooks(&self) -> Result<Vec<WebhookRow>, StoreError> {
@@ -100,24 +105,36 @@ impl PgStore {
     }
 
     pub(crate) async fn delete_webhook(&self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE webhooks SET deleted_at_ms = $2 WHERE id = $1 AND deleted_at_ms IS NULL",
         )
         .bind(id)
         .bind(at_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 1 {
+            // Other instances stop their worker.
+            record_entity_change(&mut tx, "webhook", id).await?;
+        }
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub(crate) async fn enable_webhook(&self, id: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE webhooks SET disabled_at_ms = NULL, disabled_reason = NULL, failures = 0 \
              WHERE id = $1 AND deleted_at_ms IS NULL AND disabled_at_ms IS NOT NULL",
         )
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 1 {
+            // Other instances start a worker again.
+            record_entity_change(&mut tx, "webhook", id).await?;
+        }
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -220,6 +237,8 @@ impl PgStore {
             .bind(disable_reason)
             .execute(&mut *tx)
             .await?;
+            // Other instances stop their worker.
+            record_entity_change(&mut tx, "webhook", d.webhook_id).await?;
         }
         tx.commit().await?;
         Ok(if disabled {
