@@ -291,8 +291,19 @@ async fn pseudonym_key(store: &Store) -> Result<PseudonymKey, BootError> {
 /// # Errors
 /// [`BootError::Store`] on a read failure or a corrupt row.
 pub async fn load_index(store: &Store, reference: &Reference) -> Result<ReportIndex, BootError> {
-    let taxonomy = &reference.taxonomy;
-    let districts = &reference.districts;
+    load_index_with(store, &reference.taxonomy, &reference.districts).await
+}
+
+/// [`load_index`] with the taxonomy and districts given one by one (what an
+/// [`App`] holds: the follower's full reload).
+///
+/// # Errors
+/// As [`load_index`].
+pub async fn load_index_with(
+    store: &Store,
+    taxonomy: &Taxonomy,
+    districts: &DistrictRegistry,
+) -> Result<ReportIndex, BootError> {
     let mut categories: HashMap<String, CategoryId> = HashMap::new();
     let mut district_ids: HashMap<String, u32> = HashMap::new();
     // Sized once: a growing vector would peak at twice the final size.

@@ -53,6 +53,10 @@ pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Events in a row that failed every attempt after which a webhook is
 /// disabled.
 pub const DEFAULT_WEBHOOK_DISABLE_AFTER: u32 = 50;
+/// How long the instance delivering a webhook holds its lease on a shared
+/// store (renewed well before it runs out): the longest a stopped
+/// instance's webhooks wait before another instance delivers them.
+pub const DEFAULT_WEBHOOK_LEASE: Duration = Duration::from_secs(30);
 
 /// Runtime configuration of `civicmap serve`.
 #[derive(Debug, Clone)]
@@ -103,6 +107,10 @@ pub struct Config {
     /// Events in a row failed (every attempt) that disable a webhook; 0:
     /// never.
     pub webhook_disable_after: u32,
+    /// Delivery lease of a webhook on a shared store (PostgreSQL): see
+    /// `service::webhooks`. At least twice `webhook_timeout` plus a margin
+    /// is used, whatever is set.
+    pub webhook_lease: Duration,
     /// Published statistics come from at least this many distinct reporters
     /// (k-anonymity); analyst keys see unsuppressed counts.
     pub k_anonymity: usize,
@@ -148,6 +156,7 @@ impl Config {
             webhook_retry_max: DEFAULT_WEBHOOK_RETRY_MAX,
             webhook_timeout: DEFAULT_WEBHOOK_TIMEOUT,
             webhook_disable_after: DEFAULT_WEBHOOK_DISABLE_AFTER,
+            webhook_lease: DEFAULT_WEBHOOK_LEASE,
             k_anonymity: DEFAULT_K_ANONYMITY,
             limits: crate::limits::Limits::default(),
             contact_retention_days: DEFAULT_CONTACT_RETENTION_DAYS,

@@ -1515,8 +1515,8 @@ on_both_backends! {
         let err = store.insert_webhook(two_areas).await.unwrap_err();
         assert_eq!(err.constraint_kind(), Some(ConstraintKind::Check), "{err}");
 
-        store.advance_webhook(id, 5).await.unwrap();
-        store.advance_webhook(id, 3).await.unwrap();
+        store.advance_webhook(id, 5, None).await.unwrap();
+        store.advance_webhook(id, 3, None).await.unwrap();
         assert_eq!(
             store.webhook(id).await.unwrap().unwrap().cursor,
             5,
@@ -1536,7 +1536,7 @@ on_both_backends! {
         for event_id in 6..(6 + DELIVERIES_KEPT + 2) {
             assert_eq!(
                 store
-                    .record_delivery(delivery(event_id, true), 2, "failing")
+                    .record_delivery(delivery(event_id, true), 2, "failing", None)
                     .await
                     .unwrap(),
                 Recorded::Done
@@ -1545,21 +1545,21 @@ on_both_backends! {
         let last = 6 + DELIVERIES_KEPT + 2;
         assert_eq!(
             store
-                .record_delivery(delivery(last, false), 2, "failing")
+                .record_delivery(delivery(last, false), 2, "failing", None)
                 .await
                 .unwrap(),
             Recorded::Done
         );
         assert_eq!(
             store
-                .record_delivery(delivery(last + 1, false), 2, "failing")
+                .record_delivery(delivery(last + 1, false), 2, "failing", None)
                 .await
                 .unwrap(),
             Recorded::Disabled
         );
         assert_eq!(
             store
-                .record_delivery(delivery(last + 2, true), 2, "failing")
+                .record_delivery(delivery(last + 2, true), 2, "failing", None)
                 .await
                 .unwrap(),
             Recorded::Inactive
@@ -1994,7 +1994,7 @@ on_both_backends! {
         let start = start.unwrap();
         let feed = store.changes_after(start, 100).await.unwrap();
         let listed: Vec<(i64, &str)> =
-            feed.iter().map(|c| (c.report_id, c.kind.as_str())).collect();
+            feed.iter().map(|c| (c.report_id.unwrap(), c.kind.as_str())).collect();
         assert_eq!(
             listed,
             [(ids[0], "created"), (ids[1], "created"), (ids[2], "created"), (ids[1], "support")]

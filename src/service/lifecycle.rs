@@ -172,6 +172,15 @@ impl Lifecycle {
             .unwrap_or_default()
     }
 
+    /// Replaces every state (a full reload from the store).
+    pub(crate) fn replace_states(&self, states: impl IntoIterator<Item = (ReportId, ReportState)>) {
+        let fresh: HashMap<ReportId, ReportState> = states.into_iter().collect();
+        *self
+            .states
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+    }
+
     pub(crate) fn set_state(&self, id: ReportId, s: ReportState) {
         self.states
             .write()

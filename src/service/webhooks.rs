@@ -34,11 +34,42 @@
 //! later. Also sent: `Civicmap-Event-Id`, `Civicmap-Event-Type`,
 //! `Civicmap-Webhook-Id` and `Civicmap-Delivery-Attempt` (1, 2…).
 //!
+//! # Several instances on one database (PostgreSQL)
+//! Every instance runs a worker per active webhook, but only the holder of
+//! the webhook's delivery lease (`store::webhooks`, a row per webhook, by
+//! the database server's clock) delivers: the others stand by, trying to
+//! take the lease every [`POLL`] at most, and the first to find it run out
+//! delivers from the cursor its last holder left. So each event is sent by
+//! one instance, and the webhooks of an instance that died resume elsewhere
+//! within the lease (`Config::webhook_lease`, 30 s by default) plus a poll.
+//!
+//! Chosen over a session advisory lock per webhook: a lease is a row any
+//! statement can check, so the delivery transaction itself checks that its
+//! worker still holds the lease and locks it against a takeover until it
+//! committed (a lock held by another connection cannot fence a statement
+//! on this one), it needs no connection kept open per instance, and it
+//! shows in a table who delivers what.
+//!
+//! The holder renews its lease when less than half of it is left, and
+//! before each attempt that could outlast it: an attempt (bounded by
+//! `webhook_timeout`) starts only with at least that timeout plus
+//! [`LEASE_MARGIN`] left on the lease, counted on this instance's monotonic
+//! clock from before the statement that took it (so never longer than the
+//! server's). An attempt therefore ends before anyone else may take the
+//! lease. The outcome is recorded only if the lease still runs, and only
+//! forwards (`cursor < event`), in a transaction that a takeover waits for.
+//! What remains is the at-least-once boundary of a single process: a
+//! holder that stops (killed, or stalled past its lease) between a
+//! receiver's answer and the commit of its outcome leaves that event to be
+//! sent again by the next holder, so a takeover repeats at most one event
+//! per webhook, the one in flight. A stalled former holder finds its lease
+//! gone at its next renewal or record and stands by, sending nothing more.
+//!
 //! # What is deliberately absent
 //! No redirects are followed (a 3xx is a failure: the signature is for the
 //! registered URL). Addresses are not filtered (a back office may live on
-//! the city's own network). One serving process per store: two processes
-//! would each deliver.
+//! the city's own network). On SQLite one serving process per store: two
+//! processes would each deliver (SQLite has no leases).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -56,7 +87,7 @@ use super::campaigns::{client_polygon, polygon_of};
 use super::{App, Caller, EventFilter, PublicEvent, ServiceError, from_unix_ms, unix_ms};
 use crate::auth;
 use crate::model::{Action, CategoryId, Envelope, Role, validate_text};
-use crate::store::{DeliveryRow, EVENT_KINDS, Recorded, Store, WebhookRow};
+use crate::store::{DeliveryRow, EVENT_KINDS, Lease, Recorded, Store, WebhookRow};
 
 /// Active webhooks one key may hold.
 pub const MAX_WEBHOOKS_PER_KEY: usize = 20;
@@ -75,6 +106,10 @@ const POLL: Duration = Duration::from_secs(2);
 /// (committed, not yet indexed) before sending the event without it.
 const INDEX_WAIT: Duration = Duration::from_secs(5);
 const INDEX_RETRY: Duration = Duration::from_millis(50);
+/// Left on a delivery lease, beyond the receiver's timeout, for an attempt
+/// to start (see the module docs): covers the statement's round trip and
+/// clocks that run at slightly different rates.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(1);
 
 /// Renders an event as a delivery body (the HTTP edge's public JSON).
 pub type RenderEvent = fn(&App, &PublicEvent) -> Vec<u8>;
@@ -183,6 +218,8 @@ pub struct Webhooks {
     workers: Mutex<HashMap<i64, JoinHandle<()>>>,
     /// Serialises registrations (the per-key limit).
     create_lock: tokio::sync::Mutex<()>,
+    /// Who this application is among the holders of delivery leases.
+    holder: String,
 }
 
 impl Webhooks {
@@ -196,7 +233,29 @@ impl Webhooks {
             wake: watch::channel(0).0,
             workers: Mutex::new(HashMap::new()),
             create_lock: tokio::sync::Mutex::new(()),
+            holder: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
         }
+    }
+
+    /// The webhooks this application runs a worker for (delivering, or
+    /// standing by while another instance holds the lease), by id.
+    #[must_use]
+    pub fn worker_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .workers()
+            .iter()
+            .filter(|(_, w)| !w.is_finished())
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// This application's name among lease holders (process id and a
+    /// random part: two applications in one process differ).
+    #[must_use]
+    pub fn holder(&self) -> &str {
+        &self.holder
     }
 
     /// Where workers run: the application's runtime, or the current one.
@@ -625,6 +684,33 @@ impl App {
         });
     }
 
+    /// Follows a webhook created, changed or deleted through another
+    /// instance (see `service::follower`): starts its worker if it is
+    /// active and delivery has started here (the worker stands by while
+    /// another instance holds the lease), stops it otherwise.
+    ///
+    /// # Errors
+    /// [`ServiceError::Store`] if the webhook cannot be read.
+    pub(crate) async fn follow_webhook(self: &Arc<Self>, id: i64) -> Result<(), ServiceError> {
+        match self.store.webhook(id).await? {
+            Some(row) if row.deleted_at_ms.is_none() && row.disabled_at_ms.is_none() => {
+                self.spawn_worker(row);
+            }
+            _ => {
+                let worker = self.webhooks.workers().remove(&id);
+                if let Some(w) = worker {
+                    w.abort();
+                    let _ = w.await;
+                    tracing::info!(
+                        webhook = id,
+                        "webhook stopped: changed through another instance"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Wakes every webhook worker: the log has new events.
     pub(crate) fn wake_webhooks(&self) {
         self.webhooks.wake.send_modify(|n| *n = n.wrapping_add(1));
@@ -653,6 +739,10 @@ impl App {
         if workers.get(&row.id).is_some_and(|w| !w.is_finished()) {
             return;
         }
+        let lease = self
+            .config
+            .webhook_lease
+            .max((self.config.webhook_timeout + LEASE_MARGIN) * 2);
         let worker = Worker {
             app: Arc::downgrade(self),
             store: self.store.clone(),
@@ -666,6 +756,11 @@ impl App {
             retry: Retry::of(&self.config),
             disable_after: i64::from(self.config.webhook_disable_after),
             wake: self.webhooks.wake.subscribe(),
+            holder: self.webhooks.holder.clone(),
+            fenced: self.store.has_change_feed(),
+            lease,
+            attempt_needs: self.config.webhook_timeout + LEASE_MARGIN,
+            held: None,
         };
         workers.insert(row.id, rt.spawn(worker.run()));
     }
@@ -711,6 +806,19 @@ struct Worker {
     retry: Retry,
     disable_after: i64,
     wake: watch::Receiver<u64>,
+    /// This application among lease holders.
+    holder: String,
+    /// Whether the store is shared (PostgreSQL): records are fenced by the
+    /// lease. SQLite's leases are always held and nothing is checked.
+    fenced: bool,
+    /// How long a lease is taken for.
+    lease: Duration,
+    /// Lease left for an attempt to start: the receiver's timeout and
+    /// [`LEASE_MARGIN`].
+    attempt_needs: Duration,
+    /// The term of the lease this worker holds and the instant it runs out
+    /// at the latest (counted from before the statement that took it).
+    held: Option<(i64, Instant)>,
 }
 
 /// What the loop does next after a page.
@@ -720,11 +828,104 @@ enum Next {
     Stop,
 }
 
+/// Whether a worker may deliver now.
+enum Hold {
+    Yes,
+    /// Another instance delivers (or the store could not tell): stand by.
+    No,
+    /// The webhook is no longer active.
+    Stop,
+}
+
 impl Worker {
+    /// The holder to fence store writes with (none on SQLite).
+    fn fence(&self) -> Option<&str> {
+        self.fenced.then_some(self.holder.as_str())
+    }
+
+    /// Makes sure this worker holds the lease for at least `need` more,
+    /// taking or renewing it when less is left; when the lease comes to it
+    /// in a new term, the cursor is read again (another holder may have
+    /// moved it).
+    async fn hold(&mut self, need: Duration) -> Hold {
+        if let Some((_, until)) = self.held
+            && Instant::now() + need < until
+        {
+            return Hold::Yes;
+        }
+        let asked = Instant::now();
+        let taken = self
+            .store
+            .take_webhook_lease(self.webhook_id, &self.holder, self.lease)
+            .await;
+        match taken {
+            Ok(Lease::Held { term }) => {
+                if self.held.map(|(t, _)| t) != Some(term) {
+                    match self.store.webhook(self.webhook_id).await {
+                        Ok(Some(row)) => self.cursor = row.cursor,
+                        Ok(None) => return Hold::Stop,
+                        Err(e) => {
+                            tracing::warn!(error = %e, webhook = self.webhook_id, "webhook cursor could not be read");
+                            self.held = None;
+                            return Hold::No;
+                        }
+                    }
+                    if self.fenced {
+                        tracing::info!(
+                            webhook = self.webhook_id,
+                            term,
+                            cursor = self.cursor,
+                            "webhook delivery lease taken"
+                        );
+                    }
+                }
+                self.held = Some((term, asked + self.lease));
+                Hold::Yes
+            }
+            Ok(Lease::Busy) => {
+                self.held = None;
+                Hold::No
+            }
+            Ok(Lease::Inactive) => Hold::Stop,
+            Err(e) => {
+                tracing::warn!(error = %e, webhook = self.webhook_id, "webhook lease could not be taken");
+                self.held = None;
+                Hold::No
+            }
+        }
+    }
+
     async fn run(mut self) {
+        self.deliver_while_active().await;
+        // Stopping (the application dropped, the webhook inactive): let
+        // another instance take over at once rather than after the lease.
+        if self.fenced
+            && self.held.is_some()
+            && let Err(e) = self
+                .store
+                .release_webhook_lease(self.webhook_id, &self.holder)
+                .await
+        {
+            tracing::warn!(error = %e, webhook = self.webhook_id, "webhook lease not released");
+        }
+    }
+
+    async fn deliver_while_active(&mut self) {
         // Event whose report the index did not hold yet, since when.
         let mut unindexed: Option<(i64, Instant)> = None;
+        let standby = POLL.min(self.lease / 4);
         loop {
+            match self.hold(self.lease / 2).await {
+                Hold::Yes => {}
+                Hold::No => {
+                    if self.app.strong_count() == 0 {
+                        return;
+                    }
+                    tokio::time::sleep(standby).await;
+                    continue;
+                }
+                Hold::Stop => return,
+            }
             let page = {
                 let Some(app) = self.app.upgrade() else {
                     return;
@@ -778,11 +979,17 @@ impl Worker {
                 };
                 (self.render)(&app, &e)
             };
-            let outcome = self.deliver(&e, &body).await;
+            let outcome = match self.deliver(&e, &body).await {
+                Ok(outcome) => outcome,
+                // The lease is gone (or the webhook): another holder
+                // delivers this event, from the cursor in the store.
+                Err(next) => return next,
+            };
             let reason = format!("{} events in a row failed", self.disable_after);
+            let fence = self.fence();
             match self
                 .store
-                .record_delivery(outcome, self.disable_after.max(1), &reason)
+                .record_delivery(outcome, self.disable_after.max(1), &reason, fence)
                 .await
             {
                 Ok(Recorded::Done) => stored = e.id,
@@ -791,6 +998,15 @@ impl Worker {
                     return Next::Stop;
                 }
                 Ok(Recorded::Inactive) => return Next::Stop,
+                Ok(Recorded::Superseded) => {
+                    tracing::warn!(
+                        webhook = self.webhook_id,
+                        event = e.id,
+                        "webhook lease lost before the delivery was recorded: standing by"
+                    );
+                    self.held = None;
+                    return Next::Read;
+                }
                 // Sent again after a restart: at least once.
                 Err(err) => {
                     tracing::warn!(error = %err, webhook = self.webhook_id, "webhook delivery not recorded");
@@ -801,7 +1017,7 @@ impl Worker {
         if self.cursor > stored
             && let Err(err) = self
                 .store
-                .advance_webhook(self.webhook_id, self.cursor)
+                .advance_webhook(self.webhook_id, self.cursor, self.fence())
                 .await
         {
             tracing::warn!(error = %err, webhook = self.webhook_id, "webhook cursor not stored");
@@ -810,11 +1026,18 @@ impl Worker {
         Next::Read
     }
 
-    /// Sends one event until a 2xx or the last attempt; the outcome.
-    async fn deliver(&self, e: &PublicEvent, body: &[u8]) -> DeliveryRow {
+    /// Sends one event until a 2xx or the last attempt; the outcome. Each
+    /// attempt starts only while the lease runs long enough for it (see the
+    /// module docs); otherwise what to do next.
+    async fn deliver(&mut self, e: &PublicEvent, body: &[u8]) -> Result<DeliveryRow, Next> {
         let started = Instant::now();
         let mut attempt = 0_u32;
         let (ok, status, error) = loop {
+            match self.hold(self.attempt_needs).await {
+                Hold::Yes => {}
+                Hold::No => return Err(Next::Read),
+                Hold::Stop => return Err(Next::Stop),
+            }
             attempt += 1;
             let t = OffsetDateTime::now_utc().unix_timestamp();
             let sent = self
@@ -843,7 +1066,7 @@ impl Worker {
             }
             tokio::time::sleep(self.retry.delay(attempt)).await;
         };
-        DeliveryRow {
+        Ok(DeliveryRow {
             id: 0,
             webhook_id: self.webhook_id,
             event_id: e.id,
@@ -853,7 +1076,7 @@ impl Worker {
             status: status.map(i64::from),
             error: error.map(|m| m.chars().take(MAX_ERROR_CHARS).collect()),
             duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-        }
+        })
     }
 }
 

@@ -10,6 +10,16 @@
 //! each notification and at least every second: a notification lost (the
 //! listening connection dropped, see [`ChangeNote::Reconnected`]) delays an
 //! update, it never loses one.
+//!
+//! The sequence is pruned ([`Store::prune_changes`]): rows older than a
+//! while and not among the newest are deleted, and the highest seq deleted
+//! is kept (`meta`, [`Store::changes_pruned_through`]). A follower whose
+//! last applied seq is below it may have missed deleted rows: it reloads
+//! its whole memory from the store instead (`service::follower`). The
+//! mark, not a hole in the numbers, tells: a rolled-back transaction leaves
+//! holes in `seq` too.
+
+use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 
@@ -17,8 +27,8 @@ use super::{Backend, StateRow, Store, StoreError};
 
 /// Every `kind` of a change row: the event kinds of the log, plus
 /// `districts` (re-attribution), `contact` (erasure), `reporter` (a
-/// pseudonym given to an old report).
-pub const CHANGE_KINDS: [&str; 9] = [
+/// pseudonym given to an old report), then the [`ENTITY_KINDS`].
+pub const CHANGE_KINDS: [&str; 11] = [
     "created",
     "status",
     "note",
@@ -28,15 +38,26 @@ pub const CHANGE_KINDS: [&str; 9] = [
     "districts",
     "contact",
     "reporter",
+    "campaign",
+    "webhook",
 ];
 
-/// One row of the change sequence: report `report_id` changed (`kind`).
+/// The kinds of a change of something else than a report (PostgreSQL
+/// schema 3): a campaign or a webhook created, changed or deleted, named
+/// by `entity_id`.
+pub const ENTITY_KINDS: [&str; 2] = ["campaign", "webhook"];
+
+/// One row of the change sequence: report `report_id` changed (`kind`), or
+/// for the [`ENTITY_KINDS`], the campaign or webhook `entity_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeRow {
     pub seq: i64,
-    pub report_id: i64,
+    /// `None` for the [`ENTITY_KINDS`].
+    pub report_id: Option<i64>,
     /// One of [`CHANGE_KINDS`].
     pub kind: String,
+    /// The campaign or webhook id of the [`ENTITY_KINDS`], else `None`.
+    pub entity_id: Option<i64>,
 }
 
 /// What [`ChangeListener::recv`] heard.
@@ -115,8 +136,8 @@ impl Store {
         matches!(self.backend, Backend::Postgres(_))
     }
 
-    /// The last seq of the change sequence (0: none yet); `None` without a
-    /// feed (SQLite).
+    /// The last seq of the change sequence (0: none yet; never below the
+    /// pruned mark); `None` without a feed (SQLite).
     ///
     /// # Errors
     /// [`StoreError::Io`] or [`StoreError::Database`] on database failure.
@@ -124,6 +145,37 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(_) => Ok(None),
             Backend::Postgres(s) => s.change_seq().await.map(Some),
+        }
+    }
+
+    /// Deletes the changes older than `keep_for` (by the server's clock)
+    /// that are not among the newest `keep_last` (at least 1), and raises
+    /// the pruned mark to the highest seq deleted, in one transaction; how
+    /// many were deleted (0 without a feed).
+    ///
+    /// # Errors
+    /// As [`Store::change_seq`].
+    pub async fn prune_changes(
+        &self,
+        keep_for: Duration,
+        keep_last: i64,
+    ) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(0),
+            Backend::Postgres(s) => s.prune_changes(keep_for, keep_last.max(1)).await,
+        }
+    }
+
+    /// The highest seq pruned from the sequence (0: none; always 0 without
+    /// a feed). A follower that applied less than this may have missed
+    /// changes. Read it after the page of changes it guards.
+    ///
+    /// # Errors
+    /// As [`Store::change_seq`].
+    pub async fn changes_pruned_through(&self) -> Result<i64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(0),
+            Backend::Postgres(s) => s.changes_pruned_through().await,
         }
     }
 

@@ -66,7 +66,7 @@ mod writer;
 
 use std::path::Path;
 
-pub use changes::{CHANGE_KINDS, ChangeListener, ChangeNote, ChangeRow};
+pub use changes::{CHANGE_KINDS, ChangeListener, ChangeNote, ChangeRow, ENTITY_KINDS};
 pub use error::{ConstraintKind, StoreError};
 pub use export::{ExportFilter, ExportPage, ExportRow};
 pub use lifecycle::{
@@ -80,7 +80,7 @@ pub use rows::{
     REPORT_KINDS, REPORT_STATUSES, ReportRow, SqlitePragmas,
 };
 pub use sqlite::DB_FILE_NAME;
-pub use webhooks::{DELIVERIES_KEPT, DeliveryRow, Recorded, WebhookRow};
+pub use webhooks::{DELIVERIES_KEPT, DeliveryRow, Lease, Recorded, WebhookRow};
 pub use writer::{DEFAULT_MAX_BATCH, OnCommit, Writer, WriterHandle};
 
 /// A handle on the durable store. Cloning it is cheap and shares the

@@ -1,6 +1,20 @@
 //! Rows and operations of schema 5: webhooks (registration, delivery cursor,
 //! last outcome) and their delivery log. Plain strings and numbers, as the
 //! rest of the store.
+//!
+//! # Delivery leases (PostgreSQL)
+//! Several instances on one database each run a worker per webhook, but
+//! only the holder of the webhook's lease delivers (PostgreSQL schema 3,
+//! `webhook_leases`): [`Store::take_webhook_lease`] takes a free or run-out
+//! lease, or renews the caller's own, by the database server's clock. A
+//! delivery is recorded ([`Store::record_delivery`]) and the cursor moved
+//! ([`Store::advance_webhook`]) only while the caller's lease still runs,
+//! and only forwards; a takeover waits for such a transaction to commit.
+//! So a former holder whose lease ran out (stalled, cut off) can neither
+//! move the cursor back nor record an event again. On SQLite one process
+//! serves the store: it always holds every lease, and nothing is stored.
+
+use std::time::Duration;
 
 use super::{Backend, Store, StoreError};
 
@@ -76,6 +90,23 @@ pub enum Recorded {
     Disabled,
     /// The webhook is no longer active: nothing written.
     Inactive,
+    /// The caller no longer holds the webhook's lease, or the cursor is
+    /// already at or past the event (another holder recorded it): nothing
+    /// written. Take the lease again before delivering on.
+    Superseded,
+}
+
+/// What [`Store::take_webhook_lease`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    /// The caller holds the lease for the asked time from the statement
+    /// (by the server's clock). `term` changes whenever the lease changed
+    /// hands or ran out meanwhile: the cursor may have moved, read it again.
+    Held { term: i64 },
+    /// Another holder's lease runs.
+    Busy,
+    /// The webhook is deleted, disabled or unknown.
+    Inactive,
 }
 
 impl Store {
@@ -138,14 +169,20 @@ impl Store {
     }
 
     /// Moves an active webhook's cursor forward to `cursor` (events filtered
-    /// out); never backwards.
+    /// out); never backwards. With a `holder` (PostgreSQL), only while that
+    /// holder's lease runs. Whether it moved.
     ///
     /// # Errors
     /// As [`Store::webhooks`].
-    pub async fn advance_webhook(&self, id: i64, cursor: i64) -> Result<(), StoreError> {
+    pub async fn advance_webhook(
+        &self,
+        id: i64,
+        cursor: i64,
+        holder: Option<&str>,
+    ) -> Result<bool, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.advance_webhook(id, cursor).await,
-            Backend::Postgres(s) => s.advance_webhook(id, cursor).await,
+            Backend::Postgres(s) => s.advance_webhook(id, cursor, holder).await,
         }
     }
 
@@ -153,7 +190,9 @@ impl Store {
     /// log row (pruning the log to [`DELIVERIES_KEPT`]), the cursor moved to
     /// the event, the count of failures in a row, and the webhook disabled
     /// (with `disable_reason`) when a failure brings that count to
-    /// `disable_after`.
+    /// `disable_after`. With a `holder` (PostgreSQL), only while that
+    /// holder's lease runs and the cursor is before the event
+    /// ([`Recorded::Superseded`] otherwise); SQLite ignores it.
     ///
     /// # Errors
     /// As [`Store::webhooks`].
@@ -162,10 +201,44 @@ impl Store {
         d: DeliveryRow,
         disable_after: i64,
         disable_reason: &str,
+        holder: Option<&str>,
     ) -> Result<Recorded, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.record_delivery(d, disable_after, disable_reason).await,
-            Backend::Postgres(s) => s.record_delivery(d, disable_after, disable_reason).await,
+            Backend::Postgres(s) => {
+                s.record_delivery(d, disable_after, disable_reason, holder)
+                    .await
+            }
+        }
+    }
+
+    /// Takes the delivery lease of a webhook for `lease` (by the server's
+    /// clock) if it is free or ran out, or renews it if `holder` holds it.
+    /// SQLite: always [`Lease::Held`] (one process per store), no IO.
+    ///
+    /// # Errors
+    /// As [`Store::webhooks`].
+    pub async fn take_webhook_lease(
+        &self,
+        id: i64,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<Lease, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Lease::Held { term: 0 }),
+            Backend::Postgres(s) => s.take_webhook_lease(id, holder, lease).await,
+        }
+    }
+
+    /// Ends `holder`'s lease of a webhook now, so that another instance
+    /// takes it over at once (an instance that stops delivering).
+    ///
+    /// # Errors
+    /// As [`Store::webhooks`].
+    pub async fn release_webhook_lease(&self, id: i64, holder: &str) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(s) => s.release_webhook_lease(id, holder).await,
         }
     }
 

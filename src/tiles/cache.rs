@@ -154,6 +154,23 @@ impl TileCache {
         }
     }
 
+    /// Drops the report-bearing variants of every tile (the report index
+    /// was rebuilt whole).
+    pub fn invalidate_all_reports(&self) {
+        let mut inner = self.lock();
+        let mut freed = 0;
+        inner.tiles.retain(|_, entries| {
+            entries.retain(|e| {
+                if e.reports {
+                    freed += e.tile.body.len() + e.variant.len();
+                }
+                !e.reports
+            });
+            !entries.is_empty()
+        });
+        inner.bytes -= freed;
+    }
+
     #[must_use]
     pub fn stats(&self) -> CacheStats {
         let inner = self.lock();

@@ -410,7 +410,8 @@ impl PgStore {
     }
 
     pub(crate) async fn insert_campaign(&self, c: CampaignRow) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO campaigns (slug, title, question, categories, starts_at_ms, ends_at_ms, \
              district, perimeter, created_by, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
@@ -425,8 +426,12 @@ impl PgStore {
         .bind(c.perimeter)
         .bind(c.created_by)
         .bind(c.created_at_ms)
-        .fetch_one(&self.pool)
-        .await?)
+        .fetch_one(&mut *tx)
+        .await?;
+        // Other instances reload their campaign list.
+        super::record_entity_change(&mut tx, "campaign", id).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     pub(crate) async fn set_campaign_end(
@@ -434,11 +439,16 @@ impl PgStore {
         id: i64,
         ends_at_ms: i64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE campaigns SET ends_at_ms = $2 WHERE id = $1")
             .bind(id)
             .bind(ends_at_ms)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        if done.rows_affected() == 1 {
+            super::record_entity_change(&mut tx, "campaign", id).await?;
+        }
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 

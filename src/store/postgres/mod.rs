@@ -636,6 +636,27 @@ pub(crate) async fn record_changes(
     Ok(())
 }
 
+/// Appends a change of a campaign or a webhook (`kind`: one of
+/// `store::changes::ENTITY_KINDS`) to the change sequence and notifies, as
+/// [`record_changes`]. Takes the log lock itself (for the rest of the
+/// transaction): the seq must follow commit order.
+pub(crate) async fn record_entity_change(
+    conn: &mut PgConnection,
+    kind: &str,
+    entity_id: i64,
+) -> Result<(), StoreError> {
+    lock_log(conn).await?;
+    sqlx::query(
+        "WITH added AS (INSERT INTO changes (kind, entity_id) VALUES ($1, $2) RETURNING seq) \
+         SELECT pg_notify('civicmap_changes', seq::text) FROM added",
+    )
+    .bind(kind)
+    .bind(entity_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Inserts fully numbered report rows with one `UNNEST` statement.
 async fn insert_report_rows(conn: &mut PgConnection, rows: &[ReportRow]) -> Result<(), StoreError> {
     let text = |f: fn(&ReportRow) -> &str| rows.iter().map(f).collect::<Vec<_>>();

@@ -1,11 +1,14 @@
-//! PostgreSQL statements of schema 5 (webhooks and their delivery log).
+//! PostgreSQL statements of schema 5 (webhooks and their delivery log) and
+//! of the delivery leases (schema 3, see `store::webhooks`).
 
-use sqlx::Row as _;
+use std::time::Duration;
+
 use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row as _};
 
 use crate::store::StoreError;
-use crate::store::postgres::PgStore;
-use crate::store::webhooks::{DELIVERIES_KEPT, DeliveryRow, Recorded, WebhookRow};
+use crate::store::postgres::{PgStore, record_entity_change};
+use crate::store::webhooks::{DELIVERIES_KEPT, DeliveryRow, Lease, Recorded, WebhookRow};
 
 const WEBHOOK_COLUMNS: &str = "id, key_id, name, description, url, secret, district, area, \
                                bbox, categories, kinds, cursor, created_at_ms, deleted_at_ms, \
@@ -51,10 +54,15 @@ fn delivery_from_row(r: &PgRow) -> Result<DeliveryRow, sqlx::Error> {
 
 impl PgStore {
     pub(crate) async fn insert_webhook(&self, w: WebhookRow) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO webhooks (key_id, name, description, url, secret, district, area, \
-             bbox, categories, kinds, cursor, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+        let mut tx = self.pool.begin().await?;
+        // The webhook and its free lease, in one statement.
+        let id: i64 = sqlx::query_scalar(
+            "WITH w AS (INSERT INTO webhooks (key_id, name, description, url, secret, district, \
+             area, bbox, categories, kinds, cursor, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id), \
+             l AS (INSERT INTO webhook_leases (webhook_id, holder, term, until) \
+                   SELECT id, '', 0, '-infinity' FROM w) \
+             SELECT id FROM w",
         )
         .bind(w.key_id)
         .bind(w.name)
@@ -68,8 +76,12 @@ impl PgStore {
         .bind(w.kinds)
         .bind(w.cursor)
         .bind(w.created_at_ms)
-        .fetch_one(&self.pool)
-        .await?)
+        .fetch_one(&mut *tx)
+        .await?;
+        // Other instances start a worker for it.
+        record_entity_change(&mut tx, "webhook", id).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     pub(crate) async fn webhooks(&self) -> Result<Vec<WebhookRow>, StoreError> {
@@ -93,37 +105,61 @@ impl PgStore {
     }
 
     pub(crate) async fn delete_webhook(&self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE webhooks SET deleted_at_ms = $2 WHERE id = $1 AND deleted_at_ms IS NULL",
         )
         .bind(id)
         .bind(at_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 1 {
+            // Other instances stop their worker.
+            record_entity_change(&mut tx, "webhook", id).await?;
+        }
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub(crate) async fn enable_webhook(&self, id: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE webhooks SET disabled_at_ms = NULL, disabled_reason = NULL, failures = 0 \
              WHERE id = $1 AND deleted_at_ms IS NULL AND disabled_at_ms IS NOT NULL",
         )
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 1 {
+            // Other instances start a worker again.
+            record_entity_change(&mut tx, "webhook", id).await?;
+        }
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
-    pub(crate) async fn advance_webhook(&self, id: i64, cursor: i64) -> Result<(), StoreError> {
-        sqlx::query(
+    pub(crate) async fn advance_webhook(
+        &self,
+        id: i64,
+        cursor: i64,
+        holder: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(h) = holder
+            && !hold_lease(&mut tx, id, h).await?
+        {
+            return Ok(false);
+        }
+        let done = sqlx::query(
             "UPDATE webhooks SET cursor = $2 WHERE id = $1 AND cursor < $2 \
              AND deleted_at_ms IS NULL AND disabled_at_ms IS NULL",
         )
         .bind(id)
         .bind(cursor)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub(crate) async fn record_delivery(
@@ -131,21 +167,42 @@ impl PgStore {
         d: DeliveryRow,
         disable_after: i64,
         disable_reason: &str,
+        holder: Option<&str>,
     ) -> Result<Recorded, StoreError> {
         let mut tx = self.pool.begin().await?;
+        if let Some(h) = holder
+            && !hold_lease(&mut tx, d.webhook_id, h).await?
+        {
+            return Ok(Recorded::Superseded);
+        }
+        // A holder moves the cursor only forwards: an event at or before it
+        // was recorded already (by an earlier holder).
         let failures: Option<i64> = sqlx::query_scalar(
             "UPDATE webhooks SET cursor = greatest(cursor, $2), \
              failures = CASE WHEN $3 THEN 0 ELSE failures + 1 END \
              WHERE id = $1 AND deleted_at_ms IS NULL AND disabled_at_ms IS NULL \
+             AND ($4 = FALSE OR cursor < $2) \
              RETURNING failures",
         )
         .bind(d.webhook_id)
         .bind(d.event_id)
         .bind(d.ok)
+        .bind(holder.is_some())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(failures) = failures else {
-            return Ok(Recorded::Inactive);
+            let active: Option<bool> = sqlx::query_scalar(
+                "SELECT deleted_at_ms IS NULL AND disabled_at_ms IS NULL FROM webhooks \
+                 WHERE id = $1",
+            )
+            .bind(d.webhook_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            return Ok(if active == Some(true) {
+                Recorded::Superseded
+            } else {
+                Recorded::Inactive
+            });
         };
         sqlx::query(
             "INSERT INTO webhook_deliveries (webhook_id, event_id, at_ms, attempts, ok, status, \
@@ -180,6 +237,8 @@ impl PgStore {
             .bind(disable_reason)
             .execute(&mut *tx)
             .await?;
+            // Other instances stop their worker.
+            record_entity_change(&mut tx, "webhook", d.webhook_id).await?;
         }
         tx.commit().await?;
         Ok(if disabled {
@@ -187,6 +246,57 @@ impl PgStore {
         } else {
             Recorded::Done
         })
+    }
+
+    /// Takes or renews the lease (see the schema 3 migration): free or run
+    /// out, or held by `holder`; `term` goes up unless `holder` held it and
+    /// it still ran. Then whether the webhook is active, for a refusal.
+    pub(crate) async fn take_webhook_lease(
+        &self,
+        id: i64,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<Lease, StoreError> {
+        let (term, active): (Option<i64>, Option<bool>) = sqlx::query_as(
+            "WITH taken AS ( \
+               UPDATE webhook_leases AS l SET holder = $2, \
+                 term = CASE WHEN l.holder = $2 AND l.until > clock_timestamp() \
+                             THEN l.term ELSE l.term + 1 END, \
+                 until = clock_timestamp() + $3::float8 * interval '1 millisecond' \
+               FROM webhooks AS w \
+               WHERE l.webhook_id = $1 AND w.id = l.webhook_id \
+                 AND w.deleted_at_ms IS NULL AND w.disabled_at_ms IS NULL \
+                 AND (l.holder = $2 OR l.until <= clock_timestamp()) \
+               RETURNING l.term) \
+             SELECT (SELECT term FROM taken), \
+                    (SELECT deleted_at_ms IS NULL AND disabled_at_ms IS NULL \
+                     FROM webhooks WHERE id = $1)",
+        )
+        .bind(id)
+        .bind(holder)
+        .bind(lease.as_secs_f64() * 1_000.0)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(match (term, active) {
+            (Some(term), _) => Lease::Held { term },
+            (None, Some(true)) => Lease::Busy,
+            (None, _) => Lease::Inactive,
+        })
+    }
+
+    pub(crate) async fn release_webhook_lease(
+        &self,
+        id: i64,
+        holder: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE webhook_leases SET until = '-infinity' WHERE webhook_id = $1 AND holder = $2",
+        )
+        .bind(id)
+        .bind(holder)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     pub(crate) async fn webhook_deliveries(
@@ -208,4 +318,19 @@ impl PgStore {
             .map(delivery_from_row)
             .collect::<Result<_, _>>()?)
     }
+}
+
+/// Whether `holder`'s lease of the webhook still runs; if so the lease row
+/// stays locked `FOR SHARE` until the transaction ends, so that a takeover
+/// (which updates it) waits for this transaction's cursor move to commit.
+async fn hold_lease(conn: &mut PgConnection, id: i64, holder: &str) -> Result<bool, StoreError> {
+    let held: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM webhook_leases \
+         WHERE webhook_id = $1 AND holder = $2 AND until > clock_timestamp() FOR SHARE",
+    )
+    .bind(id)
+    .bind(holder)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(held.is_some())
 }

@@ -114,8 +114,8 @@ impl SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    pub(crate) async fn advance_webhook(&self, id: i64, cursor: i64) -> Result<(), StoreError> {
-        sqlx::query(
+    pub(crate) async fn advance_webhook(&self, id: i64, cursor: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
             "UPDATE webhooks SET cursor = $2 WHERE id = $1 AND cursor < $2 \
              AND deleted_at_ms IS NULL AND disabled_at_ms IS NULL",
         )
@@ -123,7 +123,7 @@ impl SqliteStore {
         .bind(cursor)
         .execute(&self.writer)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     pub(crate) async fn record_delivery(
