@@ -14,13 +14,14 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use civicmap::store::migrate::{self, Check, Kind, MigrateError, Progress, TABLES};
 use civicmap::store::photos::{PhotoBatch, PhotoRow, PhotosAdded};
 use civicmap::store::{
-    CampaignRow, Changed, DeliveryRow, EventRow, Inserted, KeyRow, LayerRow, ProjectRow,
+    CampaignRow, Changed, DeliveryRow, EventRow, Inserted, KeyRow, LayerRow, Lease, ProjectRow,
     ReportChange, ReportRow, Store, Supported, WebhookRow,
 };
 use common::stores::Place;
@@ -343,6 +344,7 @@ async fn fill(store: &Store) -> Keys {
                 },
                 5,
                 "too many failures",
+                None,
             )
             .await
             .unwrap();
@@ -687,8 +689,25 @@ async fn after_migration_new_rows_get_fresh_ids_and_keys_from_sqlite_still_authe
     };
     assert_eq!(added[0].0.id, 4);
     let mut webhook = target.webhooks().await.unwrap().remove(0);
+    assert!(
+        matches!(
+            target
+                .take_webhook_lease(webhook.id, "instance-a", Duration::from_secs(30))
+                .await
+                .unwrap(),
+            Lease::Held { .. }
+        ),
+        "the copied webhook's delivery lease exists and is free"
+    );
     webhook.name = "Second".to_owned();
     assert_eq!(target.insert_webhook(webhook).await.unwrap(), 2);
+    assert!(matches!(
+        target
+            .take_webhook_lease(2, "instance-a", Duration::from_secs(30))
+            .await
+            .unwrap(),
+        Lease::Held { .. }
+    ));
     target
         .record_delivery(
             DeliveryRow {
@@ -704,6 +723,7 @@ async fn after_migration_new_rows_get_fresh_ids_and_keys_from_sqlite_still_authe
             },
             5,
             "too many failures",
+            Some("instance-a"),
         )
         .await
         .unwrap();

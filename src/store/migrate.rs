@@ -34,6 +34,10 @@
 //! and an instance that starts on the migrated store loads every report at
 //! boot. Its `seq` then numbers the first change made after the move 1.
 //!
+//! Every copied webhook gets a free delivery lease (`webhook_leases`), as
+//! registering one does on PostgreSQL, so the first instance to start takes
+//! it and delivers from the copied cursor.
+//!
 //! Photo files are not rows: they stay in the source's data directory
 //! (`photos/`), which must be copied to (or shared with) the data directory
 //! of the instances serving the target.
@@ -395,9 +399,17 @@ pub const TABLES: [Table; 13] = [
 ];
 
 /// Tables of a schema that are deliberately not copied: PostgreSQL's change
-/// sequence (see the module docs) and the migration tools' own bookkeeping
-/// (each side keeps the record of its own migrations).
-pub const NOT_COPIED: [&str; 2] = ["changes", "_sqlx_migrations"];
+/// sequence (see the module docs), its webhook delivery leases (made free
+/// for every copied webhook), its shared quota state (a client's quota
+/// starts afresh, as after a restart of one instance), and the migration
+/// tools' own bookkeeping (each side keeps the record of its own
+/// migrations).
+pub const NOT_COPIED: [&str; 4] = [
+    "changes",
+    "webhook_leases",
+    "quota_tats",
+    "_sqlx_migrations",
+];
 
 /// The plan's table of this name.
 #[must_use]
@@ -731,6 +743,7 @@ impl Store {
         }
         dest.advance_identities(TABLES.iter().filter(|t| t.identity).map(|t| t.name))
             .await?;
+        dest.free_webhook_leases().await?;
 
         progress(Progress::Verifying);
         let mut checks = Vec::new();

@@ -114,6 +114,20 @@ impl PgStore {
         Ok(())
     }
 
+    /// Gives every copied webhook its delivery lease, free (what registering
+    /// a webhook does on PostgreSQL): without its row no instance could take
+    /// the lease, and the webhook would never be delivered.
+    pub(crate) async fn free_webhook_leases(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO webhook_leases (webhook_id, holder, term, until) \
+             SELECT id, '', 0, '-infinity' FROM webhooks \
+             ON CONFLICT (webhook_id) DO NOTHING",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// The values of the table's checks, in plan order.
     pub(crate) async fn checks(&self, table: &Table) -> Result<Vec<i64>, StoreError> {
         let aggregates = table
