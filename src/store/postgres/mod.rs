@@ -44,6 +44,7 @@ mod lifecycle;
 mod open311;
 mod photos;
 mod privacy;
+mod quotas;
 mod webhooks;
 
 use super::error::StoreError;
