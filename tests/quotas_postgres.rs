@@ -466,6 +466,26 @@ fn an_unreachable_store_leaves_each_instance_its_own_quotas() {
     assert_eq!(geocode(&h, "192.0.2.60").status, StatusCode::OK);
 }
 
+#[test]
+fn a_store_too_slow_to_judge_leaves_the_instance_its_own_quotas() {
+    let Some(place) = postgres_place() else {
+        return;
+    };
+    let h = instance(&place, |l| l.per_address.geocode_per_minute = 1);
+    assert_eq!(geocode(&h, "192.0.2.70").status, StatusCode::OK);
+    // The store would refuse the next one (its one per minute is used), but
+    // another connection holds that row locked: no verdict comes in time.
+    let rt = runtime();
+    let mut other = rt.block_on(pg(&place));
+    let mut tx = rt.block_on(sqlx::Connection::begin(&mut other)).unwrap();
+    rt.block_on(sqlx::query("SELECT tat_us FROM quota_tats FOR UPDATE").execute(&mut *tx))
+        .unwrap();
+    assert_eq!(geocode(&h, "192.0.2.70").status, StatusCode::OK);
+    assert_refused(&geocode(&h, "192.0.2.70"), "minute");
+    rt.block_on(tx.rollback()).unwrap();
+    rt.block_on(sqlx::Connection::close(other)).unwrap();
+}
+
 /// The cost of one shared quota charge (two rates of one holder, as a
 /// filing by address) against the configured server, with the table
 /// unlogged as migrated and then logged, for comparison:
