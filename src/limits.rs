@@ -67,6 +67,60 @@ impl Denied {
     }
 }
 
+/// The generic cell rate algorithm of one rate, in a time unit of the
+/// caller's choice (nanoseconds in memory, microseconds in the store): the
+/// arithmetic both the in-memory [`KeyedLimiter`] and the store-backed
+/// quotas apply (the store's SQL writes the same inequality).
+///
+/// A key's state is its theoretical arrival time (TAT; 0 for a key never
+/// seen): an event at `now` is admitted iff `max(tat, now) + interval - now
+/// <= per`, and then moves the TAT to `max(tat, now) + interval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gcra {
+    /// `per / count`, at least 1.
+    pub interval: u64,
+    /// The rate's period.
+    pub per: u64,
+}
+
+impl Gcra {
+    /// The GCRA of `rate` counted in units of `unit`; `None` for a rate
+    /// without limit (count 0).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use civicmap::limits::{Gcra, Rate};
+    /// let g = Gcra::new(Rate::per_minute(3), Duration::from_micros(1)).unwrap();
+    /// assert_eq!((g.interval, g.per), (20_000_000, 60_000_000));
+    /// ```
+    #[must_use]
+    pub fn new(rate: Rate, unit: Duration) -> Option<Self> {
+        if rate.count == 0 {
+            return None;
+        }
+        let per = rate.per.as_nanos() / unit.as_nanos().max(1);
+        let per = u64::try_from(per).unwrap_or(u64::MAX);
+        Some(Self {
+            interval: (per / u64::from(rate.count)).max(1),
+            per,
+        })
+    }
+
+    /// Admits an event at `now` of a key whose TAT is `tat`.
+    ///
+    /// # Errors
+    /// The wait until one more event is admitted (in the unit), when the
+    /// key's quota is used up.
+    pub fn admit(&self, tat: u64, now: u64) -> Result<u64, u64> {
+        let next = tat.max(now).saturating_add(self.interval);
+        if next - now > self.per {
+            Err(next - now - self.per)
+        } else {
+            Ok(next)
+        }
+    }
+}
+
 /// One GCRA limiter keyed by `K`, holding at most `capacity` keys.
 ///
 /// Each key holds its theoretical arrival time (TAT): an event at `t` is
@@ -77,8 +131,8 @@ impl Denied {
 /// the little quota it had not yet recovered).
 #[derive(Debug)]
 pub struct KeyedLimiter<K> {
-    interval_ns: u64,
-    per_ns: u64,
+    /// In nanoseconds.
+    gcra: Gcra,
     rate: Rate,
     shards: Box<[Mutex<HashMap<K, u64>>]>,
     shard_capacity: usize,
@@ -93,13 +147,8 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     /// `None` for a rate without limit (count 0).
     #[must_use]
     pub fn new(rate: Rate, capacity: usize) -> Option<Self> {
-        if rate.count == 0 {
-            return None;
-        }
-        let per_ns = u64::try_from(rate.per.as_nanos()).unwrap_or(u64::MAX);
         Some(Self {
-            interval_ns: (per_ns / u64::from(rate.count)).max(1),
-            per_ns,
+            gcra: Gcra::new(rate, Duration::from_nanos(1))?,
             rate,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             shard_capacity: capacity.div_ceil(SHARDS).max(1),
@@ -124,15 +173,14 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
             .shard(key)
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let tat = map.get(key).copied().unwrap_or(0).max(now);
-        let next = tat.saturating_add(self.interval_ns);
-        if next - now > self.per_ns {
-            return Err(Denied {
+        let next = self
+            .gcra
+            .admit(map.get(key).copied().unwrap_or(0), now)
+            .map_err(|wait| Denied {
                 what: quota,
                 rate: self.rate,
-                retry_after: Duration::from_nanos(next - now - self.per_ns),
-            });
-        }
+                retry_after: Duration::from_nanos(wait),
+            })?;
         if !map.contains_key(key) && map.len() >= self.shard_capacity {
             map.retain(|_, t| *t > now);
             if map.len() >= self.shard_capacity
@@ -153,7 +201,7 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(t) = map.get_mut(key) {
-            *t = t.saturating_sub(self.interval_ns);
+            *t = t.saturating_sub(self.gcra.interval);
         }
     }
 
@@ -182,6 +230,17 @@ pub enum Quota {
 }
 
 impl Quota {
+    /// Its name in the store's quota table.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Quota::Report => "report",
+            Quota::PhotoUpload => "photo_upload",
+            Quota::HeavyRead => "heavy_read",
+            Quota::Geocode => "geocode",
+        }
+    }
+
     #[must_use]
     pub fn describe(self) -> &'static str {
         match self {
@@ -580,6 +639,62 @@ pub enum Caller {
     },
 }
 
+impl Caller {
+    /// What is charged: the address (anonymous callers and app keys, whose
+    /// residents share the key) and the key (every role).
+    fn holders(self) -> (Option<AddrKey>, Option<(i64, Role)>) {
+        match self {
+            Caller::Anonymous(a) => (a, None),
+            Caller::Key { id, role, address } => {
+                (address.filter(|_| role == Role::App), Some((id, role)))
+            }
+        }
+    }
+}
+
+/// Who holds a quota: a client address or an API key (never a contact).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Holder {
+    Address(AddrKey),
+    Key(i64),
+}
+
+/// One rate a request is charged to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Charge {
+    pub holder: Holder,
+    pub rate: Rate,
+}
+
+impl Limits {
+    /// The rates one `quota` event of `caller` is charged to (those without
+    /// limit left out), in the order [`RateLimiter::admit`] checks them: the
+    /// minute's before the day's, the address before the key. The store
+    /// keeps that order, so the refusal reported is the same on both.
+    #[must_use]
+    pub fn charges(&self, caller: Caller, quota: Quota) -> Vec<Charge> {
+        let (address, key) = caller.holders();
+        let periods = if quota == Quota::Report { 2 } else { 1 };
+        let mut out = Vec::with_capacity(2 * periods);
+        for i in 0..periods {
+            if let Some(a) = address {
+                out.push(Charge {
+                    holder: Holder::Address(a),
+                    rate: self.per_address.rates(quota)[i],
+                });
+            }
+            if let Some((id, role)) = key {
+                out.push(Charge {
+                    holder: Holder::Key(id),
+                    rate: self.of_role(role).rates(quota)[i],
+                });
+            }
+        }
+        out.retain(|c| c.rate.count > 0);
+        out
+    }
+}
+
 /// The quota tables of one server.
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -626,12 +741,7 @@ impl RateLimiter {
     /// # Errors
     /// [`Denied`] for the first quota used up.
     pub fn admit(&self, caller: Caller, quota: Quota, now: Duration) -> Result<(), Denied> {
-        let (address, key) = match caller {
-            Caller::Anonymous(a) => (a, None),
-            Caller::Key { id, role, address } => {
-                (address.filter(|_| role == Role::App), Some((id, role)))
-            }
-        };
+        let (address, key) = caller.holders();
         let mut by_address = Vec::new();
         let mut by_key = Vec::new();
         let mut charge = || -> Result<(), Denied> {
@@ -859,6 +969,151 @@ mod tests {
         for _ in 0..3 {
             l.check(&1, t0 + 80 * S, Quota::Report).unwrap();
         }
+    }
+
+    #[test]
+    fn the_gcra_in_microseconds_waits_what_it_waits_in_nanoseconds() {
+        let us = Duration::from_micros(1);
+        let ns = Duration::from_nanos(1);
+        for rate in [
+            Rate::per_minute(3),
+            Rate::per_minute(7),
+            Rate::per_day(500),
+            Rate::per_day(7),
+        ] {
+            let (g_us, g_ns) = (Gcra::new(rate, us).unwrap(), Gcra::new(rate, ns).unwrap());
+            // A burst of `count` from nothing, then a refusal, in both units.
+            let now_s = 1_796_553_452_u64;
+            let (mut t_us, mut t_ns) = (0, 0);
+            for _ in 0..rate.count {
+                t_us = g_us.admit(t_us, now_s * 1_000_000).unwrap();
+                t_ns = g_ns.admit(t_ns, now_s * 1_000_000_000).unwrap();
+            }
+            let wait_us = g_us.admit(t_us, now_s * 1_000_000).unwrap_err();
+            let wait_ns = g_ns.admit(t_ns, now_s * 1_000_000_000).unwrap_err();
+            let retry = |retry_after| {
+                Denied {
+                    what: Quota::Report,
+                    rate,
+                    retry_after,
+                }
+                .retry_after_s()
+            };
+            assert_eq!(
+                retry(Duration::from_micros(wait_us)),
+                retry(Duration::from_nanos(wait_ns)),
+                "{rate:?}"
+            );
+        }
+        assert_eq!(Gcra::new(Rate::per_day(0), us), None);
+    }
+
+    #[test]
+    fn charges_name_the_address_of_anonymous_callers_and_app_keys_and_every_key() {
+        let mut limits = limits();
+        limits.set_key_quota(&"agent:reports_per_day=9".parse().unwrap());
+        limits.set_key_quota(&"app:geocode_per_minute=4".parse().unwrap());
+        let a = AddrKey::from(ip("192.0.2.1"));
+        let key = |id, role| Caller::Key {
+            id,
+            role,
+            address: Some(a),
+        };
+        let charge = |holder, rate| Charge { holder, rate };
+        let cases = [
+            (
+                Caller::Anonymous(Some(a)),
+                Quota::Report,
+                vec![
+                    charge(Holder::Address(a), Rate::per_minute(2)),
+                    charge(Holder::Address(a), Rate::per_day(3)),
+                ],
+            ),
+            // No address known (a router without connection information).
+            (Caller::Anonymous(None), Quota::Report, vec![]),
+            (
+                key(1, Role::App),
+                Quota::Geocode,
+                vec![
+                    charge(Holder::Address(a), Rate::per_minute(300)),
+                    charge(Holder::Key(1), Rate::per_minute(4)),
+                ],
+            ),
+            // The city's keys: by key only, and only its role's limits.
+            (
+                key(2, Role::Agent),
+                Quota::Report,
+                vec![charge(Holder::Key(2), Rate::per_day(9))],
+            ),
+            (key(3, Role::Admin), Quota::Report, vec![]),
+        ];
+        for (caller, quota, want) in cases {
+            assert_eq!(limits.charges(caller, quota), want, "{caller:?} {quota:?}");
+        }
+    }
+
+    /// The store's way (every rate of [`Limits::charges`] judged by
+    /// [`Gcra`], all charged or none) against the in-memory limiter, over
+    /// random requests: same verdicts, same rate refusing, same wait.
+    #[test]
+    fn charging_all_rates_or_none_decides_as_the_in_memory_limiter_does() {
+        use rand::{Rng as _, SeedableRng as _};
+        let mut limits = limits();
+        limits.per_address.heavy_reads_per_minute = 3;
+        limits.set_key_quota(&"app:reports_per_minute=3".parse().unwrap());
+        limits.set_key_quota(&"app:reports_per_day=4".parse().unwrap());
+        limits.set_key_quota(&"agent:heavy_reads_per_minute=2".parse().unwrap());
+        let memory = RateLimiter::new(&limits);
+        let mut tats: HashMap<(Holder, Quota, Duration), u64> = HashMap::new();
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
+        let mut now = Duration::from_secs(1_000);
+        let (mut admitted, mut refused) = (0, 0);
+        for _ in 0..5_000 {
+            now += Duration::from_millis(rng.random_range(0..4_000));
+            let address = Some(AddrKey::V4(rng.random_range(0..3)));
+            let caller = match rng.random_range(0..3) {
+                0 => Caller::Anonymous(address),
+                1 => Caller::Key {
+                    id: rng.random_range(0..2),
+                    role: Role::App,
+                    address,
+                },
+                _ => Caller::Key {
+                    id: 10,
+                    role: Role::Agent,
+                    address,
+                },
+            };
+            let quota = [Quota::Report, Quota::HeavyRead][rng.random_range(0..2)];
+            let now_ns = u64::try_from(now.as_nanos()).unwrap();
+            let charges = limits.charges(caller, quota);
+            let verdicts: Vec<_> = charges
+                .iter()
+                .map(|c| {
+                    let g = Gcra::new(c.rate, Duration::from_nanos(1)).unwrap();
+                    let tat = tats.get(&(c.holder, quota, c.rate.per)).copied();
+                    g.admit(tat.unwrap_or(0), now_ns)
+                })
+                .collect();
+            let store_way = match verdicts.iter().position(Result::is_err) {
+                None => {
+                    for (c, v) in charges.iter().zip(&verdicts) {
+                        tats.insert((c.holder, quota, c.rate.per), *v.as_ref().unwrap());
+                    }
+                    admitted += 1;
+                    Ok(())
+                }
+                Some(i) => {
+                    refused += 1;
+                    Err((charges[i].rate, verdicts[i].unwrap_err()))
+                }
+            };
+            let memory_way = memory
+                .admit(caller, quota, now)
+                .map_err(|d| (d.rate, u64::try_from(d.retry_after.as_nanos()).unwrap()));
+            assert_eq!(store_way, memory_way, "{caller:?} {quota:?} at {now:?}");
+        }
+        assert!(admitted > 100 && refused > 100, "{admitted} {refused}");
     }
 
     #[test]

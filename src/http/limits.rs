@@ -1,6 +1,7 @@
 //! The edge of the abuse limits (`crate::limits` is the pure core): the
 //! client address of a request, quotas charged by handlers and by the
-//! heavy-read middleware, the in-flight limit and the request deadline
+//! heavy-read middleware (in memory, or in the store when several instances
+//! share it: `SharedQuotas`), the in-flight limit and the request deadline
 //! (both 503 with `Retry-After`), the index size check of filings, the
 //! places of open event streams (503 or 429 with `Retry-After`), and the
 //! drain that ends live streams at shutdown.
@@ -9,7 +10,8 @@
 //! 503 (index full), then the body's own refusals.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -22,16 +24,23 @@ use tokio::sync::{Semaphore, watch};
 
 use super::{ApiError, AppState};
 use crate::limits::{
-    self, AddrKey, Denied, Limits, OpenStreams, Quota, RateLimiter, StreamRefused,
+    self, AddrKey, Charge, Denied, Gcra, Holder, Limits, OpenStreams, Quota, Rate, RateLimiter,
+    StreamRefused,
 };
 use crate::service::{App, Caller};
+use crate::store::{Charged, QuotaCharge, Store};
 
 /// The limits of one router: quota tables, the in-flight semaphore and the
 /// drain signal.
 #[derive(Debug)]
 pub struct Guard {
     pub limits: Limits,
+    /// This process's quota tables: the quotas themselves on a store that
+    /// does not share them (SQLite), the fallback while the shared ones
+    /// cannot be reached otherwise.
     quotas: RateLimiter,
+    /// The quotas shared by every instance on the store (PostgreSQL).
+    shared: Option<SharedQuotas>,
     /// Origin of the quota clock.
     epoch: Instant,
     in_flight: Option<Arc<Semaphore>>,
@@ -44,11 +53,49 @@ pub struct Guard {
 /// frees when one of them ends.
 const STREAM_RETRY_AFTER_S: u64 = 10;
 
+/// Longest wait for the store's verdict on a quota; beyond, this process's
+/// own quotas decide (a store that slow is as good as unreachable).
+const SHARED_QUOTA_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often this instance prunes the store's expired quota rows.
+const QUOTA_PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// At most one warning per this period while the shared quotas fail.
+const QUOTA_WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// Quotas kept in the store, shared by every instance on it.
+///
+/// When the store cannot judge a request (unreachable, failing, or slower
+/// than [`SHARED_QUOTA_TIMEOUT`]), the request is charged to this process's
+/// own quotas instead, as on a single instance: neither open (a flood
+/// would meet no limit exactly when the database is strained, perhaps by
+/// that flood) nor closed (a limiter outage would refuse requests that
+/// need no store, such as statistics and geocoding, served from memory;
+/// filings fail on their own if the store is down). During an
+/// outage a client may thus get its quota once per instance, as before
+/// quotas were shared. Each failure is logged at warn, at most once per
+/// [`QUOTA_WARN_EVERY`] with the count since (never an address).
+#[derive(Debug)]
+struct SharedQuotas {
+    store: Store,
+    /// When (ms since `Guard::epoch`) the next prune is due.
+    next_prune_ms: AtomicU64,
+    /// Failures since the last warning, and when it was written.
+    outage: Mutex<(u64, Option<Instant>)>,
+}
+
 impl Guard {
+    /// The guard of a router whose application uses `store`: quotas shared
+    /// through the store when it can (PostgreSQL), in memory otherwise.
     #[must_use]
-    pub fn new(limits: &Limits) -> Self {
+    pub fn new(limits: &Limits, store: &Store) -> Self {
         Self {
             quotas: RateLimiter::new(limits),
+            shared: store.has_shared_quotas().then(|| SharedQuotas {
+                store: store.clone(),
+                next_prune_ms: AtomicU64::new(0),
+                outage: Mutex::new((0, None)),
+            }),
             epoch: Instant::now(),
             in_flight: (limits.max_in_flight > 0)
                 .then(|| Arc::new(Semaphore::new(limits.max_in_flight))),
@@ -62,11 +109,12 @@ impl Guard {
     }
 
     /// Charges one `quota` event to a caller (`None`: no key) from
-    /// `address`.
+    /// `address`: in the store when it shares quotas between instances
+    /// (one round trip), in memory otherwise (no IO, nothing awaited).
     ///
     /// # Errors
     /// [`Denied`] when a quota of the address or the key is used up.
-    pub fn admit(
+    pub async fn admit(
         &self,
         address: Option<IpAddr>,
         caller: Option<&Caller>,
@@ -81,7 +129,60 @@ impl Guard {
                 address,
             },
         };
-        self.quotas.admit(who, quota, self.epoch.elapsed())
+        match &self.shared {
+            None => self.quotas.admit(who, quota, self.epoch.elapsed()),
+            Some(shared) => {
+                let charges = self.limits.charges(who, quota);
+                if charges.is_empty() {
+                    return Ok(());
+                }
+                self.prune_if_due(shared);
+                let judged = tokio::time::timeout(
+                    SHARED_QUOTA_TIMEOUT,
+                    shared_admit(shared, &charges, quota),
+                )
+                .await;
+                match judged {
+                    Ok(Ok(verdict)) => verdict,
+                    Ok(Err(e)) => {
+                        shared.failed(&e);
+                        self.quotas.admit(who, quota, self.epoch.elapsed())
+                    }
+                    Err(_) => {
+                        shared.failed(&format!(
+                            "no answer within {} s",
+                            SHARED_QUOTA_TIMEOUT.as_secs()
+                        ));
+                        self.quotas.admit(who, quota, self.epoch.elapsed())
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts a prune of the store's expired quota rows, in a task of its
+    /// own, when [`QUOTA_PRUNE_EVERY`] has passed since the last one
+    /// (the first admitted request of an instance starts one).
+    fn prune_if_due(&self, shared: &SharedQuotas) {
+        let now_ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let due = shared.next_prune_ms.load(Ordering::Relaxed);
+        let next =
+            now_ms.saturating_add(u64::try_from(QUOTA_PRUNE_EVERY.as_millis()).unwrap_or(u64::MAX));
+        if now_ms < due
+            || shared
+                .next_prune_ms
+                .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let store = shared.store.clone();
+        tokio::spawn(async move {
+            match store.prune_quotas().await {
+                Ok(n) => tracing::debug!(rows = n, "expired quota rows pruned"),
+                Err(e) => tracing::warn!(error = %e, "pruning expired quota rows failed"),
+            }
+        });
     }
 
     /// The client address of a request: the connection's peer, or what a
@@ -141,6 +242,85 @@ impl Guard {
     }
 }
 
+impl SharedQuotas {
+    /// Notes a failure of the store's quotas; warns at most once per
+    /// [`QUOTA_WARN_EVERY`].
+    fn failed(&self, error: &dyn std::fmt::Display) {
+        let mut outage = self
+            .outage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        outage.0 += 1;
+        if outage.1.is_some_and(|at| at.elapsed() < QUOTA_WARN_EVERY) {
+            return;
+        }
+        tracing::warn!(
+            error = %error,
+            requests = outage.0,
+            "shared quotas unavailable: requests charged to this instance's own quotas"
+        );
+        *outage = (0, Some(Instant::now()));
+    }
+}
+
+/// The store's verdict on `charges` (see [`Limits::charges`]), a refusal
+/// turned into [`Denied`] by the same arithmetic as the in-memory limiter's
+/// ([`Gcra`], in microseconds).
+async fn shared_admit(
+    shared: &SharedQuotas,
+    charges: &[Charge],
+    quota: Quota,
+) -> Result<Result<(), Denied>, crate::store::StoreError> {
+    let micro = Duration::from_micros(1);
+    // (Every rate of `charges` has a limit: none is left out here.)
+    let judged: Vec<(Rate, QuotaCharge)> = charges
+        .iter()
+        .filter_map(|c| {
+            let gcra = Gcra::new(c.rate, micro)?;
+            let (holder_kind, holder) = match c.holder {
+                Holder::Address(AddrKey::V4(a)) => ("ipv4", i64::from(a)),
+                // The prefix's 64 bits, reinterpreted as signed.
+                Holder::Address(AddrKey::V6Prefix(p)) => ("ipv6_64", p.cast_signed()),
+                Holder::Key(id) => ("key", id),
+            };
+            let row = QuotaCharge {
+                holder_kind,
+                holder,
+                quota: quota.name(),
+                period_s: i32::try_from(c.rate.per.as_secs()).unwrap_or(i32::MAX),
+                interval_us: i64::try_from(gcra.interval).unwrap_or(i64::MAX),
+            };
+            Some((c.rate, row))
+        })
+        .collect();
+    let rows: Vec<QuotaCharge> = judged.iter().map(|(_, row)| *row).collect();
+    match shared.store.charge_quotas(&rows).await? {
+        // (`None`: a store without shared quotas, which gets no `SharedQuotas`.)
+        None | Some(Charged::Admitted) => Ok(Ok(())),
+        Some(Charged::Refused {
+            index,
+            tat_us,
+            now_us,
+        }) => {
+            let rate = judged[index].0;
+            let wait_us = Gcra::new(rate, micro)
+                .and_then(|g| {
+                    g.admit(
+                        u64::try_from(tat_us).unwrap_or(0),
+                        u64::try_from(now_us).unwrap_or(0),
+                    )
+                    .err()
+                })
+                .unwrap_or(0);
+            Ok(Err(Denied {
+                what: quota,
+                rate,
+                retry_after: Duration::from_micros(wait_us),
+            }))
+        }
+    }
+}
+
 impl From<Denied> for ApiError {
     fn from(d: Denied) -> Self {
         let per = if d.rate.per >= Duration::from_secs(86_400) {
@@ -172,8 +352,8 @@ impl Client {
     ///
     /// # Errors
     /// [`Denied`] when a quota is used up.
-    pub fn admit(&self, caller: Option<&Caller>, quota: Quota) -> Result<(), Denied> {
-        self.guard.admit(self.address, caller, quota)
+    pub async fn admit(&self, caller: Option<&Caller>, quota: Quota) -> Result<(), Denied> {
+        self.guard.admit(self.address, caller, quota).await
     }
 }
 
@@ -314,7 +494,7 @@ async fn charged(app: &App, guard: &Guard, quota: Quota, req: Request, next: Nex
         Some(key) => app.authenticate(&key).await.ok(),
         None => None,
     };
-    if let Err(d) = guard.admit(address, caller.as_ref(), quota) {
+    if let Err(d) = guard.admit(address, caller.as_ref(), quota).await {
         return ApiError::from(d).into_response();
     }
     next.run(req).await

@@ -59,7 +59,7 @@ pub fn router(app: AppState) -> Router {
 pub fn serving(app: AppState) -> (Router, Arc<limits::Guard>) {
     app.start_webhooks(webhooks::render);
     app.start_follower();
-    let guard = Arc::new(limits::Guard::new(&app.config.limits));
+    let guard = Arc::new(limits::Guard::new(&app.config.limits, app.store()));
     let both = (Arc::clone(&app), Arc::clone(&guard));
     let heavy = || from_fn_with_state(both.clone(), limits::heavy_read);
     let geocoding = || from_fn_with_state(both.clone(), limits::geocode);

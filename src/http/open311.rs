@@ -387,6 +387,7 @@ async fn post_resource(
     if action == Action::FileReport {
         client
             .admit(Some(&caller), crate::limits::Quota::Report)
+            .await
             .map_err(|d| Refusal::limit(format, d.into()))?;
         client
             .guard

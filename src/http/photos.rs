@@ -142,7 +142,9 @@ pub async fn upload(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<PhotosJson>), ApiError> {
     let caller = key.may(Action::UploadPhoto)?;
-    client.admit(Some(caller), crate::limits::Quota::PhotoUpload)?;
+    client
+        .admit(Some(caller), crate::limits::Quota::PhotoUpload)
+        .await?;
     let id = report_id(&id)?;
     let mut multipart = multipart.map_err(|_| {
         ApiError::UnsupportedMedia(

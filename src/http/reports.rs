@@ -37,7 +37,9 @@ pub async fn create(
     ApiJson(body): ApiJson<NewReportBody>,
 ) -> Result<Response, ApiError> {
     let caller = key.may(crate::model::Action::FileReport)?;
-    client.admit(Some(caller), crate::limits::Quota::Report)?;
+    client
+        .admit(Some(caller), crate::limits::Quota::Report)
+        .await?;
     client.guard.room_for_reports(&app)?;
     let input = NewReport {
         kind: body.kind,

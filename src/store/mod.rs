@@ -59,6 +59,7 @@ mod open311;
 pub mod photos;
 mod postgres;
 mod privacy;
+mod quotas;
 mod rows;
 mod sqlite;
 mod webhooks;
@@ -75,6 +76,7 @@ pub use lifecycle::{
 };
 pub use postgres::CHANGES_CHANNEL;
 pub use privacy::{ContactRecord, ERASURE_REASONS, Erased, ErasureRow};
+pub use quotas::{Charged, QUOTA_HOLDER_KINDS, QuotaCharge};
 pub use rows::{
     DISTRICT_LAYERS, DistrictIds, IndexRow, Inserted, LayerRow, ProjectRow, REPORT_CHANNELS,
     REPORT_KINDS, REPORT_STATUSES, ReportRow, SqlitePragmas,

@@ -45,6 +45,7 @@ mod migrate;
 mod open311;
 mod photos;
 mod privacy;
+mod quotas;
 mod webhooks;
 
 use super::error::StoreError;
