@@ -655,7 +655,7 @@ async fn after_migration_new_rows_get_fresh_ids_and_keys_from_sqlite_still_authe
     assert_eq!(changes.len(), 1);
     assert_eq!(
         (changes[0].report_id, changes[0].kind.as_str()),
-        (46, "created")
+        (Some(46), "created")
     );
     assert_eq!(
         listener.recv().await.unwrap(),
