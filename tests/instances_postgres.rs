@@ -18,34 +18,16 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Request, StatusCode};
 use civicmap::store::{DeliveryRow, Lease, Recorded, WebhookRow};
-use common::Harness;
 use common::stores::Place;
+use common::{Harness, eventually};
 use serde_json::{Value, json};
 use sqlx::Connection as _;
-
-/// The longest a test waits for what takes milliseconds (or a lease):
-/// it only keeps a broken build from hanging the suite.
-const WAIT: Duration = Duration::from_secs(90);
-
-/// Polls `check` until it holds; fails after [`WAIT`], naming `what` and the
-/// last value seen.
-fn eventually<T: std::fmt::Debug>(what: &str, mut check: impl FnMut() -> (bool, T)) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let (done, seen) = check();
-        if done {
-            return seen;
-        }
-        assert!(Instant::now() < deadline, "{what}: still {seen:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// A runtime of the test's own (receivers, direct database reads).
 fn runtime() -> tokio::runtime::Runtime {

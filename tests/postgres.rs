@@ -23,34 +23,15 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use civicmap::model::LonLat;
 use civicmap::tiles::TileId;
-use common::Harness;
 use common::server::{
     client_with_key, create_key_with, free_port, start_server_with, wait_healthy,
 };
 use common::stores::Place;
+use common::{EVENTUALLY_WITHIN, Harness, eventually};
 use serde_json::{Value, json};
 use sqlx::Connection as _;
 
 mod support_mvt;
-
-/// How long another instance may take to show a change before a test
-/// fails (it takes milliseconds; the bound only keeps a broken follower
-/// from hanging the suite).
-const CONVERGENCE: Duration = Duration::from_secs(60);
-
-/// Polls `check` until it holds; fails after [`CONVERGENCE`], naming `what`
-/// and the last value seen.
-fn eventually<T: std::fmt::Debug>(what: &str, mut check: impl FnMut() -> (bool, T)) -> T {
-    let deadline = Instant::now() + CONVERGENCE;
-    loop {
-        let (done, seen) = check();
-        if done {
-            return seen;
-        }
-        assert!(Instant::now() < deadline, "{what}: still {seen:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// An application on this database (`follow`: whether it follows the
 /// other instances' changes).
@@ -466,7 +447,7 @@ fn every_filing_acknowledged_by_an_instance_killed_mid_stream_is_served_by_the_s
                 }
             }));
         }
-        let deadline = Instant::now() + CONVERGENCE;
+        let deadline = Instant::now() + EVENTUALLY_WITHIN;
         while acked.lock().unwrap().len() < 40 {
             assert!(Instant::now() < deadline, "A acknowledged too few filings");
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -479,7 +460,7 @@ fn every_filing_acknowledged_by_an_instance_killed_mid_stream_is_served_by_the_s
         let acked: BTreeSet<i64> = acked.lock().unwrap().iter().copied().collect();
 
         // Every acknowledged filing is read through B.
-        let deadline = Instant::now() + CONVERGENCE;
+        let deadline = Instant::now() + EVENTUALLY_WITHIN;
         for id in &acked {
             loop {
                 let r = http
@@ -498,7 +479,7 @@ fn every_filing_acknowledged_by_an_instance_killed_mid_stream_is_served_by_the_s
         // without answering included).
         let stored = stored_ids(&url).await;
         assert!(stored.is_superset(&acked));
-        let deadline = Instant::now() + CONVERGENCE;
+        let deadline = Instant::now() + EVENTUALLY_WITHIN;
         loop {
             let listed: Value = http
                 .get(format!("{base_b}/api/v1/reports?limit=1000"))

@@ -51,6 +51,7 @@
 //! serve two backends from one crate).
 
 mod changes;
+mod decode;
 mod error;
 mod export;
 mod lifecycle;

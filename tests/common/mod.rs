@@ -230,3 +230,25 @@ pub fn first_subcategory(category: &str) -> String {
     let id = h.app.taxonomy.category_id(category).unwrap();
     h.app.taxonomy.category(id).subcategories[0].code.clone()
 }
+
+/// The longest [`eventually`] waits: what it waits for (another instance
+/// following a change, a lease taken over) takes milliseconds to seconds;
+/// the bound only keeps a broken build from hanging the suite.
+pub const EVENTUALLY_WITHIN: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// Polls `check` until it holds and returns the last value seen; fails
+/// after [`EVENTUALLY_WITHIN`], naming `what` and that value.
+pub fn eventually<T: std::fmt::Debug>(what: &str, mut check: impl FnMut() -> (bool, T)) -> T {
+    let deadline = std::time::Instant::now() + EVENTUALLY_WITHIN;
+    loop {
+        let (done, seen) = check();
+        if done {
+            return seen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: still {seen:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

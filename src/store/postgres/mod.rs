@@ -53,6 +53,7 @@ use super::rows::{
     DistrictIds, IndexRow, Inserted, LayerRow, ProjectRow, REPORT_CHANNELS, REPORT_KINDS,
     REPORT_STATUSES, ReportRow,
 };
+use crate::store::decode::{layer_from_row, project_from_row, report_from_row};
 
 /// The advisory lock that orders writes of reports, events and changes
 /// across instances (the bytes of "civicmap").
@@ -782,80 +783,5 @@ fn index_row(row: &PgRow) -> Result<IndexRow<'_>, StoreError> {
         channel: known(&REPORT_CHANNELS, channel)
             .ok_or_else(|| corrupt("report channel", channel))?,
         reporter: row.try_get(14)?,
-    })
-}
-
-fn districts_from_row(row: &PgRow, first: usize) -> Result<DistrictIds, sqlx::Error> {
-    Ok([
-        row.try_get(first)?,
-        row.try_get(first + 1)?,
-        row.try_get(first + 2)?,
-        row.try_get(first + 3)?,
-        row.try_get(first + 4)?,
-    ])
-}
-
-pub(crate) fn report_from_row(row: &PgRow) -> Result<ReportRow, StoreError> {
-    Ok(ReportRow {
-        id: row.try_get(0)?,
-        kind: row.try_get(1)?,
-        status: row.try_get(2)?,
-        category: row.try_get(3)?,
-        lon: row.try_get(4)?,
-        lat: row.try_get(5)?,
-        created_at_ms: row.try_get(6)?,
-        h3: row.try_get(7)?,
-        districts: districts_from_row(row, 8)?,
-        subcategory: row.try_get(13)?,
-        channel: row.try_get(14)?,
-        seed: row.try_get(15)?,
-        client_id: row.try_get(16)?,
-        campaign: row.try_get(17)?,
-        address: row.try_get(18)?,
-        contact: row.try_get(19)?,
-        description: row.try_get(20)?,
-        reporter: row.try_get(21)?,
-    })
-}
-
-fn project_from_row(row: &PgRow) -> Result<ProjectRow, StoreError> {
-    Ok(ProjectRow {
-        id: row.try_get(0)?,
-        title: row.try_get(1)?,
-        edition: row.try_get(2)?,
-        theme: row.try_get(3)?,
-        lead_department: row.try_get(4)?,
-        budget_eur: row.try_get(5)?,
-        scale: row.try_get(6)?,
-        address: row.try_get(7)?,
-        arrondissement_code: row.try_get(8)?,
-        working_class_flag: row.try_get(9)?,
-        progress: row.try_get(10)?,
-        studies_start: row.try_get(11)?,
-        procedures_start: row.try_get(12)?,
-        works_start: row.try_get(13)?,
-        delivery_planned: row.try_get(14)?,
-        opened: row.try_get(15)?,
-        url: row.try_get(16)?,
-        lon: row.try_get(17)?,
-        lat: row.try_get(18)?,
-        geocode_quality: row.try_get(19)?,
-        h3: row.try_get(20)?,
-        districts: districts_from_row(row, 21)?,
-    })
-}
-
-fn layer_from_row(row: &PgRow) -> Result<LayerRow, StoreError> {
-    Ok(LayerRow {
-        layer: row.try_get(0)?,
-        version: row.try_get(1)?,
-        source: row.try_get(2)?,
-        official: row.try_get(3)?,
-        valid_from: row.try_get(4)?,
-        valid_to: row.try_get(5)?,
-        code_property: row.try_get(6)?,
-        name_property: row.try_get(7)?,
-        geojson: row.try_get(8)?,
-        imported_at_ms: row.try_get(9)?,
     })
 }

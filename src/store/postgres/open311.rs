@@ -1,7 +1,8 @@
 //! PostgreSQL statements of the Open311 edge's event-log reads.
 
 use super::PgStore;
-use super::lifecycle::{EVENT_COLUMNS, event_from_row};
+use super::lifecycle::EVENT_COLUMNS;
+use crate::store::decode::event_from_row;
 use crate::store::{EventRow, StoreError};
 
 impl PgStore {

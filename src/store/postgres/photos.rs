@@ -4,30 +4,13 @@
 //! after locking the report's row (`FOR UPDATE`): two instances adding
 //! photos to one report at once are serialised there.
 
-use sqlx::Row as _;
-use sqlx::postgres::PgRow;
-
 use super::PgStore;
 use crate::store::StoreError;
+use crate::store::decode::photo_from_row;
 use crate::store::photos::{PhotoBatch, PhotoRow, PhotosAdded};
 
 const PHOTO_COLUMNS: &str = "id, report_id, hash, role, width, height, full_bytes, \
                              display_bytes, uploaded_by, created_at_ms";
-
-fn photo_from_row(r: &PgRow) -> Result<PhotoRow, sqlx::Error> {
-    Ok(PhotoRow {
-        id: r.try_get(0)?,
-        report_id: r.try_get(1)?,
-        hash: r.try_get(2)?,
-        role: r.try_get(3)?,
-        width: r.try_get(4)?,
-        height: r.try_get(5)?,
-        full_bytes: r.try_get(6)?,
-        display_bytes: r.try_get(7)?,
-        uploaded_by: r.try_get(8)?,
-        created_at_ms: r.try_get(9)?,
-    })
-}
 
 impl PgStore {
     pub(crate) async fn add_photos(&self, b: PhotoBatch) -> Result<PhotosAdded, StoreError> {

@@ -1,10 +1,10 @@
 //! SQLite statements of schema 2 (keys, lifecycle, supports, campaigns).
 
 use sqlx::Row as _;
-use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
 use crate::store::StoreError;
+use crate::store::decode::{campaign_from_row, event_from_row, key_from_row, state_from_row};
 use crate::store::lifecycle::{
     CampaignRow, Changed, EventRow, KeyRow, ReportChange, StateRow, Supported,
 };
@@ -44,59 +44,6 @@ const STATE_COLUMNS: &str =
     "report_id, updated_at_ms, closed_at_ms, duplicate_of, supports, first_response_at_ms";
 const CAMPAIGN_COLUMNS: &str = "id, slug, title, question, categories, starts_at_ms, ends_at_ms, \
                                 district, perimeter, created_by, created_at_ms";
-
-pub(super) fn event_from_row(r: &SqliteRow) -> Result<EventRow, sqlx::Error> {
-    Ok(EventRow {
-        id: r.try_get(0)?,
-        report_id: r.try_get(1)?,
-        at_ms: r.try_get(2)?,
-        kind: r.try_get(3)?,
-        status: r.try_get(4)?,
-        note: r.try_get(5)?,
-        author: r.try_get(6)?,
-        duplicate_of: r.try_get(7)?,
-        photo: r.try_get(8)?,
-    })
-}
-
-fn key_from_row(r: &SqliteRow) -> Result<KeyRow, sqlx::Error> {
-    Ok(KeyRow {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        role: r.try_get(2)?,
-        prefix: r.try_get(3)?,
-        hash: r.try_get(4)?,
-        created_at_ms: r.try_get(5)?,
-        revoked_at_ms: r.try_get(6)?,
-    })
-}
-
-fn state_from_row(r: &SqliteRow) -> Result<StateRow, sqlx::Error> {
-    Ok(StateRow {
-        report_id: r.try_get(0)?,
-        updated_at_ms: r.try_get(1)?,
-        closed_at_ms: r.try_get(2)?,
-        duplicate_of: r.try_get(3)?,
-        supports: r.try_get(4)?,
-        first_response_at_ms: r.try_get(5)?,
-    })
-}
-
-fn campaign_from_row(r: &SqliteRow) -> Result<CampaignRow, sqlx::Error> {
-    Ok(CampaignRow {
-        id: r.try_get(0)?,
-        slug: r.try_get(1)?,
-        title: r.try_get(2)?,
-        question: r.try_get(3)?,
-        categories: r.try_get(4)?,
-        starts_at_ms: r.try_get(5)?,
-        ends_at_ms: r.try_get(6)?,
-        district: r.try_get(7)?,
-        perimeter: r.try_get(8)?,
-        created_by: r.try_get(9)?,
-        created_at_ms: r.try_get(10)?,
-    })
-}
 
 /// Inserts an event inside `tx` and returns it with its id.
 async fn insert_event(

@@ -1,9 +1,7 @@
 //! SQLite statements of schema 5 (webhooks and their delivery log).
 
-use sqlx::Row as _;
-use sqlx::sqlite::SqliteRow;
-
 use crate::store::StoreError;
+use crate::store::decode::{delivery_from_row, webhook_from_row};
 use crate::store::sqlite::SqliteStore;
 use crate::store::webhooks::{DELIVERIES_KEPT, DeliveryRow, Recorded, WebhookRow};
 
@@ -12,42 +10,6 @@ const WEBHOOK_COLUMNS: &str = "id, key_id, name, description, url, secret, distr
                                disabled_at_ms, disabled_reason, failures";
 const DELIVERY_COLUMNS: &str =
     "id, webhook_id, event_id, at_ms, attempts, ok, status, error, duration_ms";
-
-fn webhook_from_row(r: &SqliteRow) -> Result<WebhookRow, sqlx::Error> {
-    Ok(WebhookRow {
-        id: r.try_get(0)?,
-        key_id: r.try_get(1)?,
-        name: r.try_get(2)?,
-        description: r.try_get(3)?,
-        url: r.try_get(4)?,
-        secret: r.try_get(5)?,
-        district: r.try_get(6)?,
-        area: r.try_get(7)?,
-        bbox: r.try_get(8)?,
-        categories: r.try_get(9)?,
-        kinds: r.try_get(10)?,
-        cursor: r.try_get(11)?,
-        created_at_ms: r.try_get(12)?,
-        deleted_at_ms: r.try_get(13)?,
-        disabled_at_ms: r.try_get(14)?,
-        disabled_reason: r.try_get(15)?,
-        failures: r.try_get(16)?,
-    })
-}
-
-fn delivery_from_row(r: &SqliteRow) -> Result<DeliveryRow, sqlx::Error> {
-    Ok(DeliveryRow {
-        id: r.try_get(0)?,
-        webhook_id: r.try_get(1)?,
-        event_id: r.try_get(2)?,
-        at_ms: r.try_get(3)?,
-        attempts: r.try_get(4)?,
-        ok: r.try_get(5)?,
-        status: r.try_get(6)?,
-        error: r.try_get(7)?,
-        duration_ms: r.try_get(8)?,
-    })
-}
 
 impl SqliteStore {
     pub(crate) async fn insert_webhook(&self, w: WebhookRow) -> Result<i64, StoreError> {
