@@ -400,6 +400,36 @@ fn a_status_change_against_a_status_another_instance_changed_meanwhile_is_a_conf
     assert_eq!(again.status, StatusCode::OK, "{}", again.text());
 }
 
+/// Two real binaries serving one PostgreSQL database, healthy, and a client
+/// with an `app` key of that database.
+struct TwoBinaries {
+    http: reqwest::Client,
+    base_a: String,
+    base_b: String,
+    server_a: std::process::Child,
+    server_b: std::process::Child,
+}
+
+async fn two_binaries(place: &Place, url: &str) -> TwoBinaries {
+    let extra: [&OsStr; 2] = ["--database-url".as_ref(), url.as_ref()];
+    let key = create_key_with(place.data_dir(), "app", &extra);
+    let http = client_with_key(&key, Duration::from_secs(30));
+    let (port_a, port_b) = (free_port(), free_port());
+    let base_a = format!("http://127.0.0.1:{port_a}");
+    let base_b = format!("http://127.0.0.1:{port_b}");
+    let server_a = start_server_with(place.data_dir(), port_a, &extra);
+    let server_b = start_server_with(place.data_dir(), port_b, &extra);
+    wait_healthy(&http, &base_a).await;
+    wait_healthy(&http, &base_b).await;
+    TwoBinaries {
+        http,
+        base_a,
+        base_b,
+        server_a,
+        server_b,
+    }
+}
+
 #[test]
 fn every_filing_acknowledged_by_an_instance_killed_mid_stream_is_served_by_the_survivor_whose_index_matches_the_store()
  {
@@ -412,16 +442,13 @@ fn every_filing_acknowledged_by_an_instance_killed_mid_stream_is_served_by_the_s
             return;
         };
         let url = place.database_url().unwrap().to_owned();
-        let extra: [&OsStr; 2] = ["--database-url".as_ref(), url.as_ref()];
-        let key = create_key_with(place.data_dir(), "app", &extra);
-        let http = client_with_key(&key, Duration::from_secs(30));
-        let (port_a, port_b) = (free_port(), free_port());
-        let base_a = format!("http://127.0.0.1:{port_a}");
-        let base_b = format!("http://127.0.0.1:{port_b}");
-        let mut server_a = start_server_with(place.data_dir(), port_a, &extra);
-        let mut server_b = start_server_with(place.data_dir(), port_b, &extra);
-        wait_healthy(&http, &base_a).await;
-        wait_healthy(&http, &base_b).await;
+        let TwoBinaries {
+            http,
+            base_a,
+            base_b,
+            mut server_a,
+            mut server_b,
+        } = two_binaries(&place, &url).await;
 
         // Four clients file through A, one filing after another each,
         // until A dies; every 201 is noted.
@@ -537,16 +564,13 @@ fn cross_instance_delay_is_measured_over_sequential_filings() {
             return;
         };
         let url = place.database_url().unwrap().to_owned();
-        let extra: [&OsStr; 2] = ["--database-url".as_ref(), url.as_ref()];
-        let key = create_key_with(place.data_dir(), "app", &extra);
-        let http = client_with_key(&key, Duration::from_secs(30));
-        let (port_a, port_b) = (free_port(), free_port());
-        let base_a = format!("http://127.0.0.1:{port_a}");
-        let base_b = format!("http://127.0.0.1:{port_b}");
-        let mut server_a = start_server_with(place.data_dir(), port_a, &extra);
-        let mut server_b = start_server_with(place.data_dir(), port_b, &extra);
-        wait_healthy(&http, &base_a).await;
-        wait_healthy(&http, &base_b).await;
+        let TwoBinaries {
+            http,
+            base_a,
+            base_b,
+            mut server_a,
+            mut server_b,
+        } = two_binaries(&place, &url).await;
         let filings: usize = std::env::var("CIVICMAP_DELAY_FILINGS")
             .ok()
             .and_then(|n| n.parse().ok())

@@ -7,7 +7,8 @@
 //! an identity, and the checks compared at the end), the column-wise pages
 //! rows travel in, and the orchestration ([`Store::migrate_to`]). The
 //! statements are in `sqlite/migrate.rs` (the reader) and
-//! `postgres/migrate.rs` (the writer). It must not know SQL.
+//! `postgres/migrate.rs` (the writer). It runs no statement; its one piece of SQL is the
+//! portable aggregate of the checks (`checks_statement`), spelled once for both.
 //!
 //! # What is copied, and how
 //! Every table of the schema, every column, with its ids: report, event,
@@ -86,6 +87,25 @@ pub enum Check {
     /// The number of rows where the column is not NULL (contacts still
     /// held, revoked keys…).
     NotNull(&'static str),
+}
+
+impl Check {
+    /// The aggregate in SQL both backends run as it is (the sum cast to
+    /// BIGINT: PostgreSQL sums BIGINTs into NUMERIC).
+    fn aggregate(&self) -> String {
+        match self {
+            Check::Rows => "count(*)".to_owned(),
+            Check::Sum(c) => format!("CAST(coalesce(sum({c}), 0) AS BIGINT)"),
+            Check::NotNull(c) => format!("count({c})"),
+        }
+    }
+}
+
+/// The one statement of a table's checks, in plan order: the only SQL of
+/// this module, spelled once for both backends.
+pub(crate) fn checks_statement(table: &Table) -> String {
+    let aggregates: Vec<String> = table.checks.iter().map(Check::aggregate).collect();
+    format!("SELECT {} FROM {}", aggregates.join(", "), table.name)
 }
 
 impl std::fmt::Display for Check {

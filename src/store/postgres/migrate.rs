@@ -11,7 +11,7 @@ use sqlx::{AssertSqlSafe, Row as _};
 
 use super::PgStore;
 use crate::store::StoreError;
-use crate::store::migrate::{Check, Kind, Page, SchemaTables, Table, Values};
+use crate::store::migrate::{Kind, Page, SchemaTables, Table, Values, checks_statement};
 
 impl PgStore {
     /// Every table of the current schema with its columns, in table order.
@@ -130,22 +130,9 @@ impl PgStore {
 
     /// The values of the table's checks, in plan order.
     pub(crate) async fn checks(&self, table: &Table) -> Result<Vec<i64>, StoreError> {
-        let aggregates = table
-            .checks
-            .iter()
-            .map(|c| match c {
-                Check::Rows => "count(*)".to_owned(),
-                Check::Sum(c) => format!("coalesce(sum({c}), 0)::bigint"),
-                Check::NotNull(c) => format!("count({c})"),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {aggregates} FROM {}",
-            table.name
-        )))
-        .fetch_one(&self.pool)
-        .await?;
+        let row = sqlx::query(AssertSqlSafe(checks_statement(table)))
+            .fetch_one(&self.pool)
+            .await?;
         (0..table.checks.len())
             .map(|i| row.try_get::<i64, _>(i).map_err(StoreError::from))
             .collect()

@@ -8,7 +8,7 @@ use sqlx::{AssertSqlSafe, Row as _, Sqlite, Transaction};
 
 use super::SqliteStore;
 use crate::store::StoreError;
-use crate::store::migrate::{Check, KeyValue, Page, SchemaTables, Table, Values};
+use crate::store::migrate::{KeyValue, Page, SchemaTables, Table, Values, checks_statement};
 
 /// A read transaction on one reader connection, held for a whole migration.
 pub(crate) struct MigrationReader {
@@ -97,22 +97,9 @@ impl MigrationReader {
 
     /// The values of the table's checks, in plan order.
     pub(crate) async fn checks(&mut self, table: &Table) -> Result<Vec<i64>, StoreError> {
-        let aggregates = table
-            .checks
-            .iter()
-            .map(|c| match c {
-                Check::Rows => "count(*)".to_owned(),
-                Check::Sum(c) => format!("coalesce(sum({c}), 0)"),
-                Check::NotNull(c) => format!("count({c})"),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {aggregates} FROM {}",
-            table.name
-        )))
-        .fetch_one(&mut *self.tx)
-        .await?;
+        let row = sqlx::query(AssertSqlSafe(checks_statement(table)))
+            .fetch_one(&mut *self.tx)
+            .await?;
         (0..table.checks.len())
             .map(|i| row.try_get::<i64, _>(i).map_err(StoreError::from))
             .collect()
