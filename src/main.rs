@@ -413,6 +413,7 @@ struct GenerateArgs {
 }
 
 fn main() -> ExitCode {
+    fix_c_allocator_thresholds();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -523,16 +524,42 @@ async fn serve(args: ServeArgs) -> Result<(), BootError> {
     Ok(())
 }
 
-/// Hands the allocator's free pages back to the OS. Building the index
+/// Hands the allocators' free pages back to the OS. Building the index
 /// peaks at about twice its final size (the leaves are sorted and copied
 /// into the tree); mimalloc would otherwise keep those pages until later
 /// allocations on this thread trigger its purge, which an idle server may
-/// never do.
+/// never do. SQLite allocates through the C allocator: the page-cache
+/// entries of the boot scan, released by the store after the scan
+/// (`PRAGMA shrink_memory`), stay in glibc's arenas until trimmed.
 #[allow(unsafe_code)]
 fn release_free_memory() {
     // SAFETY: `mi_collect` takes no pointer and may be called at any time
     // from any thread; it only frees pages that hold no live block.
     unsafe { libmimalloc_sys::mi_collect(true) }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` takes a byte count and only returns free
+    // memory of glibc's arenas to the OS; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Fixes glibc's thresholds, which SQLite's allocations go through. By
+/// default glibc raises its mmap threshold each time a large block is freed
+/// (up to 32 MiB) and its trim threshold to twice that: after the boot scan
+/// (SQLite hands each page of rows over as one large string) every reader
+/// thread's arena kept a top of 10–14 MiB free but resident, about 50 MB at
+/// 1M reports (BENCHMARKS.md §21). Fixed thresholds keep large blocks in
+/// their own mappings, unmapped when freed, and trim arenas past 1 MiB.
+#[allow(unsafe_code)]
+fn fix_c_allocator_thresholds() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only sets allocator parameters; called first in
+    // `main`, before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1024 * 1024);
+    }
 }
 
 async fn shutdown_signal() {

@@ -618,6 +618,12 @@ impl SqliteStore {
             held.push(self.readers.acquire().await?);
         }
         for conn in &mut held {
+            // The scan's page-cache entries too: they would stay allocated
+            // (tens of MB at 1M reports, BENCHMARKS.md §21) for pages the
+            // server may never read again.
+            sqlx::query("PRAGMA shrink_memory")
+                .execute(&mut **conn)
+                .await?;
             sqlx::query("PRAGMA mmap_size = 0")
                 .execute(&mut **conn)
                 .await?;
