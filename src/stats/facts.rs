@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use super::kanon::Cell;
 use crate::model::{CategoryId, Channel, Districts, Kind, Layer, ReportId, Status};
 
 /// "None" in the `u32` columns (a district, a duration).
@@ -137,7 +138,36 @@ pub struct Facts {
     /// (4 bytes per report and per layer asked, paid only for layers
     /// asked). Kept by appends; any other change drops it, to be rebuilt.
     postings: [OnceLock<Vec<Vec<u32>>>; 5],
+    /// Per cell ordinal, the reports of each kind and their reporters:
+    /// hexagon counts without a filter (or by kind only) read these instead
+    /// of the rows. Built on the first such query, kept by every insert,
+    /// dropped when a row's cell, kind or reporter changes (rare: a report
+    /// moved, an erased contact), to be rebuilt.
+    hex_tally: OnceLock<HexTally>,
 }
+
+/// See [`Facts::hex_tally`].
+#[derive(Debug, Clone)]
+pub(crate) struct HexTally {
+    /// Reporter sets keep up to this many (a query with a larger k cannot
+    /// use the tally).
+    pub(crate) cap: usize,
+    /// By cell ordinal, then [`Kind::ALL`] order.
+    pub(crate) cells: Vec<[Cell; Kind::ALL.len()]>,
+}
+
+impl HexTally {
+    fn add(&mut self, cell: u32, kind: usize, reporter: u64) {
+        let o = cell as usize;
+        if self.cells.len() <= o {
+            self.cells.resize_with(o + 1, Default::default);
+        }
+        self.cells[o][kind].add(reporter, self.cap);
+    }
+}
+
+/// Reporter sets of tallies keep at least this many (the default k).
+const TALLY_MIN_CAP: usize = 5;
 
 /// The finest H3 resolution statistics count at (hexagons of about
 /// 15,000 m², 66 m edge): finer cells would single out a street corner.
@@ -161,6 +191,7 @@ impl Facts {
             cells: Vec::new(),
             cell_ordinals: HashMap::new(),
             postings: Default::default(),
+            hex_tally: OnceLock::new(),
         }
     }
 
@@ -224,6 +255,9 @@ impl Facts {
         self.resolution.insert(pos, resolution);
         self.campaign.insert(pos, f.campaign.map_or(0, |c| c + 1));
         self.supports.insert(pos, f.supports);
+        if let Some(t) = self.hex_tally.get_mut() {
+            t.add(cell, kind_index(f.kind), f.reporter);
+        }
         let appended = pos + 1 == self.len();
         for (layer, lists) in self.postings.iter_mut().enumerate() {
             let d = self.districts[layer][pos];
@@ -240,8 +274,15 @@ impl Facts {
     pub fn replace(&mut self, pos: usize, f: &Fact) {
         let (resolution, first_response) = durations(f);
         let cell = self.cell_ordinal(f.h3);
+        let flags = pack(f);
+        if self.cell[pos] != cell
+            || unpack_kind(self.flags[pos]) != unpack_kind(flags)
+            || self.reporter[pos] != f.reporter
+        {
+            self.hex_tally = OnceLock::new();
+        }
         self.created_s[pos] = second_of(f.created_ms);
-        self.flags[pos] = pack(f);
+        self.flags[pos] = flags;
         for ((col, d), lists) in self
             .districts
             .iter_mut()
@@ -268,7 +309,26 @@ impl Facts {
 
     /// Sets the reporter of the row at `pos` (see [`reporter_of`]).
     pub fn set_reporter(&mut self, pos: usize, reporter: u64) {
+        if self.reporter[pos] != reporter {
+            self.hex_tally = OnceLock::new();
+        }
         self.reporter[pos] = reporter;
+    }
+
+    /// The hexagon tally with reporter sets of at least `cap` (built on the
+    /// first call; `None` when the one built keeps fewer).
+    pub(crate) fn hex_tally(&self, cap: usize) -> Option<&HexTally> {
+        let t = self.hex_tally.get_or_init(|| {
+            let mut t = HexTally {
+                cap: cap.max(TALLY_MIN_CAP),
+                cells: vec![Default::default(); self.cells.len()],
+            };
+            for i in 0..self.len() {
+                t.add(self.cell[i], unpack_kind(self.flags[i]), self.reporter[i]);
+            }
+            t
+        });
+        (t.cap >= cap).then_some(t)
     }
 
     pub fn set_supports(&mut self, pos: usize, n: u32) {
