@@ -146,6 +146,9 @@ fn bench<M: Measurement>(c: &mut Criterion<M>, registry: &DistrictRegistry, inde
     g.bench_function("series_24_months_one_arrondissement_public", |b| {
         b.iter(|| black_box(stats::series(facts, &two_years, Interval::Month, public).unwrap()))
     });
+    g.bench_function("series_24_months_one_arrondissement_analyst", |b| {
+        b.iter(|| black_box(stats::series(facts, &two_years, Interval::Month, analyst).unwrap()))
+    });
     g.finish();
 }
 

@@ -237,6 +237,9 @@ struct F {
     /// Days before now.
     from_days: Option<i64>,
     to_days: Option<i64>,
+    /// Bounds moved back to the first of their month (UTC), as dashboards
+    /// ask: whole months, which the running tallies answer.
+    whole_months: bool,
 }
 
 impl F {
@@ -257,11 +260,10 @@ impl F {
         if self.campaign {
             q.push(format!("campaign={CAMPAIGN}"));
         }
-        for (name, days) in [("from", self.from_days), ("to", self.to_days)] {
-            if let Some(days) = days {
-                let t =
-                    time::OffsetDateTime::from_unix_timestamp((d.now_ms - days * DAY_MS) / 1_000)
-                        .unwrap();
+        let (from, to) = self.bounds(d);
+        for (name, ms) in [("from", from), ("to", to)] {
+            if let Some(ms) = ms {
+                let t = time::OffsetDateTime::from_unix_timestamp(ms / 1_000).unwrap();
                 q.push(format!(
                     "{name}={}",
                     t.format(&time::format_description::well_known::Rfc3339)
@@ -274,8 +276,23 @@ impl F {
     }
 
     fn bounds(&self, d: &Data) -> (Option<i64>, Option<i64>) {
-        let at = |days: i64| (d.now_ms - days * DAY_MS) / 1_000 * 1_000;
-        (self.from_days.map(at), self.to_days.map(at))
+        let at = |days: i64| {
+            let ms = (d.now_ms - days * DAY_MS) / 1_000 * 1_000;
+            if !self.whole_months {
+                return ms;
+            }
+            let t = time::OffsetDateTime::from_unix_timestamp(ms / 1_000).unwrap();
+            t.date()
+                .replace_day(1)
+                .unwrap()
+                .midnight()
+                .assume_utc()
+                .unix_timestamp()
+                * 1_000
+        };
+        let (from, to) = (self.from_days.map(at), self.to_days.map(at));
+        // Two bounds in one month would make an empty range: keep the start.
+        (from, to.filter(|t| from.is_none_or(|f| f < *t)))
     }
 
     fn matches(&self, d: &Data, r: &Row) -> bool {
@@ -301,9 +318,10 @@ fn filters() -> impl Strategy<Value = F> {
         prop::bool::weighted(0.15),
         prop::option::weighted(0.4, 30..300_i64),
         prop::option::weighted(0.3, 0..200_i64),
+        prop::bool::weighted(0.5),
     )
         .prop_map(
-            |(kind, category, channel, status, campaign, from_days, to_days)| F {
+            |(kind, category, channel, status, campaign, from_days, to_days, whole_months)| F {
                 kind,
                 category,
                 channel,
@@ -311,6 +329,7 @@ fn filters() -> impl Strategy<Value = F> {
                 campaign,
                 from_days,
                 to_days: to_days.filter(|t| from_days.is_none_or(|f| *t < f)),
+                whole_months,
             },
         )
 }

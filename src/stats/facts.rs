@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::kanon::Cell;
+use super::tally::{LayerTallies, RowTally};
 use crate::model::{CategoryId, Channel, Districts, Kind, Layer, ReportId, Status};
 
 /// "None" in the `u32` columns (a district, a duration).
@@ -144,6 +145,10 @@ pub struct Facts {
     /// dropped when a row's cell, kind or reporter changes (rare: a report
     /// moved, an erased contact), to be rebuilt.
     hex_tally: OnceLock<HexTally>,
+    /// Per layer, the running tallies by district and month (see
+    /// [`super::tally`]): built on the first query that can use them, then
+    /// kept by every change of a row.
+    tallies: [OnceLock<LayerTallies>; 5],
 }
 
 /// See [`Facts::hex_tally`].
@@ -192,6 +197,7 @@ impl Facts {
             cell_ordinals: HashMap::new(),
             postings: Default::default(),
             hex_tally: OnceLock::new(),
+            tallies: Default::default(),
         }
     }
 
@@ -258,6 +264,7 @@ impl Facts {
         if let Some(t) = self.hex_tally.get_mut() {
             t.add(cell, kind_index(f.kind), f.reporter);
         }
+        self.tally_row(pos, true);
         let appended = pos + 1 == self.len();
         for (layer, lists) in self.postings.iter_mut().enumerate() {
             let d = self.districts[layer][pos];
@@ -275,6 +282,7 @@ impl Facts {
         let (resolution, first_response) = durations(f);
         let cell = self.cell_ordinal(f.h3);
         let flags = pack(f);
+        self.tally_row(pos, false);
         if self.cell[pos] != cell
             || unpack_kind(self.flags[pos]) != unpack_kind(flags)
             || self.reporter[pos] != f.reporter
@@ -299,6 +307,38 @@ impl Facts {
         self.reporter[pos] = f.reporter;
         self.first_response[pos] = first_response;
         self.resolution[pos] = resolution;
+        self.tally_row(pos, true);
+    }
+
+    /// Adds the row at `pos` to the built tallies, or removes it from them.
+    fn tally_row(&mut self, pos: usize, add: bool) {
+        if self.tallies.iter().all(|t| t.get().is_none()) {
+            return;
+        }
+        let mut tallies = std::mem::take(&mut self.tallies);
+        for (layer, built) in tallies.iter_mut().enumerate() {
+            let Some(t) = built.get_mut() else { continue };
+            let row = RowTally::of(self, layer, pos);
+            if !add {
+                t.remove(&row);
+            } else if !t.add(&row) {
+                *built = OnceLock::new();
+            }
+        }
+        self.tallies = tallies;
+    }
+
+    /// The running tallies of a layer (built on the first call); `None`
+    /// for a layer that is not tallied.
+    pub(crate) fn tallies(&self, layer: usize) -> Option<&LayerTallies> {
+        if !LayerTallies::tallied(layer) {
+            return None;
+        }
+        Some(
+            self.tallies
+                .get(layer)?
+                .get_or_init(|| LayerTallies::build(self, layer)),
+        )
     }
 
     pub fn set_campaign(&mut self, pos: usize, slug: &str) {
@@ -332,6 +372,15 @@ impl Facts {
     }
 
     pub fn set_supports(&mut self, pos: usize, n: u32) {
+        let old = self.supports[pos];
+        for layer in 0..self.tallies.len() {
+            if self.tallies[layer].get().is_some() {
+                let row = RowTally::of(self, layer, pos);
+                if let Some(t) = self.tallies[layer].get_mut() {
+                    t.set_supports(&row, old, n);
+                }
+            }
+        }
         self.supports[pos] = n;
     }
 

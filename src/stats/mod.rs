@@ -32,6 +32,7 @@ pub mod kanon;
 pub mod population;
 pub mod query;
 pub mod series;
+mod tally;
 
 pub use facts::{ANONYMOUS, CELL_RES, Fact, Facts, reporter_of};
 pub use hex::{Hexagon, hexagons};

@@ -430,10 +430,15 @@ pub fn grouped(
             ..filter.clone()
         },
     );
-    let col = &facts.districts[layer.index()];
-    let (acc, whole) = accumulate(facts, &f, groups, opts, SPLIT_ROWS, &|i| {
-        Some(group_of(col[i])).filter(|g| *g < groups)
-    });
+    let (acc, whole) = match super::tally::grouped(facts, filter, opts, layer, groups, &group_of) {
+        Some(tallied) => tallied,
+        None => {
+            let col = &facts.districts[layer.index()];
+            accumulate(facts, &f, groups, opts, SPLIT_ROWS, &|i| {
+                Some(group_of(col[i])).filter(|g| *g < groups)
+            })
+        }
+    };
     publish_table(acc, whole, opts.k)
 }
 

@@ -131,12 +131,18 @@ pub fn series(
             }
         }
     }
-    let (groups, total) = accumulate(facts, &f, starts.len(), opts, SPLIT_ROWS, &|i| {
-        let t = i64::from(facts.created_s[i]);
-        if t < from_s || t >= to_s {
-            return None;
-        }
-        starts.partition_point(|s| *s <= t).checked_sub(1)
+    let tallied = match interval {
+        Interval::Month => super::tally::monthly(facts, filter, opts, &starts),
+        Interval::Day | Interval::Week => None,
+    };
+    let (groups, total) = tallied.unwrap_or_else(|| {
+        accumulate(facts, &f, starts.len(), opts, SPLIT_ROWS, &|i| {
+            let t = i64::from(facts.created_s[i]);
+            if t < from_s || t >= to_s {
+                return None;
+            }
+            starts.partition_point(|s| *s <= t).checked_sub(1)
+        })
     });
     let (rows, total) = publish_table(groups, total, opts.k);
     Ok(Series {
