@@ -150,8 +150,7 @@ impl LayerTallies {
             .iter()
             .map(|f| unpack_category(*f) + 1)
             .max()
-            .unwrap_or(0)
-            .max(16);
+            .unwrap_or(0);
         let mut t = Self {
             cats,
             months: HashMap::new(),
