@@ -312,16 +312,29 @@ impl Facts {
 
     /// Adds the row at `pos` to the built tallies, or removes it from them.
     fn tally_row(&mut self, pos: usize, add: bool) {
+        self.each_tally(pos, |t, row| {
+            if add {
+                t.add(row)
+            } else {
+                t.remove(row);
+                true
+            }
+        });
+    }
+
+    /// Calls `f` with each built layer's tallies and the row at `pos` in
+    /// that layer (read once); drops a layer's tallies when `f` says
+    /// `false` (to be rebuilt).
+    fn each_tally(&mut self, pos: usize, mut f: impl FnMut(&mut LayerTallies, &RowTally) -> bool) {
         if self.tallies.iter().all(|t| t.get().is_none()) {
             return;
         }
+        let row = RowTally::of_row(self, pos);
         let mut tallies = std::mem::take(&mut self.tallies);
         for (layer, built) in tallies.iter_mut().enumerate() {
             let Some(t) = built.get_mut() else { continue };
-            let row = RowTally::of(self, layer, pos);
-            if !add {
-                t.remove(&row);
-            } else if !t.add(&row) {
+            let row = LayerTallies::in_district(&row, self.districts[layer][pos]);
+            if !f(t, &row) {
                 *built = OnceLock::new();
             }
         }
@@ -373,14 +386,10 @@ impl Facts {
 
     pub fn set_supports(&mut self, pos: usize, n: u32) {
         let old = self.supports[pos];
-        for layer in 0..self.tallies.len() {
-            if self.tallies[layer].get().is_some() {
-                let row = RowTally::of(self, layer, pos);
-                if let Some(t) = self.tallies[layer].get_mut() {
-                    t.set_supports(&row, old, n);
-                }
-            }
-        }
+        self.each_tally(pos, |t, row| {
+            t.set_supports(row, old, n);
+            true
+        });
         self.supports[pos] = n;
     }
 

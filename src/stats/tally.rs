@@ -95,10 +95,19 @@ pub(crate) struct RowTally {
 }
 
 impl RowTally {
+    /// The row at `i`, its district in `layer`.
     pub(crate) fn of(facts: &Facts, layer: usize, i: usize) -> Self {
-        let flags = facts.flags[i];
         Self {
             district: facts.districts[layer][i],
+            ..Self::of_row(facts, i)
+        }
+    }
+
+    /// The row at `i` without its district (read once for every layer).
+    pub(crate) fn of_row(facts: &Facts, i: usize) -> Self {
+        let flags = facts.flags[i];
+        Self {
+            district: NONE,
             month: month_of(facts.created_s[i]),
             kind: unpack_kind(flags),
             status: unpack_status(flags),
@@ -208,6 +217,11 @@ impl LayerTallies {
     }
 
     /// Moves a row's supports from `old` to `new`.
+    /// The same row in district `district` of this layer.
+    pub(crate) fn in_district(r: &RowTally, district: u32) -> RowTally {
+        RowTally { district, ..*r }
+    }
+
     pub(crate) fn set_supports(&mut self, r: &RowTally, old: u32, new: u32) {
         if let Some(t) = self.months.get_mut(&(r.district, r.month)) {
             t.supports[r.kind] =
@@ -259,30 +273,15 @@ pub(crate) fn grouped(
     groups: usize,
     group_of: &impl Fn(u32) -> usize,
 ) -> Option<(Vec<Group>, Group)> {
-    let (from, to) = usable(
-        &Filter {
-            district: None,
-            ..filter.clone()
-        },
-        opts,
-    )?;
+    let any_district = Filter {
+        district: None,
+        ..filter.clone()
+    };
+    let months = usable(&any_district, opts)?;
     let tallies = facts.tallies(layer.index())?;
-    let within_min = opts.resolved_within_days.saturating_mul(24 * 60);
-    let kind = filter.kind.map(super::facts::kind_index);
-    let mut out: Vec<Group> = (0..groups).map(|_| Group::new(opts.categories)).collect();
-    for ((d, m), t) in &tallies.months {
-        if *m < from || *m >= to {
-            continue;
-        }
-        if let Some(g) = out.get_mut(group_of(*d)) {
-            tallies.fold(t, g, kind, within_min);
-        }
-    }
-    let mut whole = Group::new(opts.categories);
-    for g in &out {
-        merge(&mut whole, g, 0);
-    }
-    Some((out, whole))
+    Some(collect(tallies, filter, opts, months, groups, |d, _| {
+        Some(group_of(d))
+    }))
 }
 
 /// The groups of a monthly series from the tallies: bucket `b` for the
@@ -294,7 +293,7 @@ pub(crate) fn monthly(
     opts: Options,
     starts: &[i64],
 ) -> Option<(Vec<Group>, Group)> {
-    let (from, to) = usable(filter, opts)?;
+    let months = usable(filter, opts)?;
     let (layer, district) = match filter.district {
         Some((layer, d)) => (layer, Some(d)),
         // Every row is in exactly one tally of a layer: the city is the sum
@@ -302,21 +301,42 @@ pub(crate) fn monthly(
         None => (Layer::Arrondissement, None),
     };
     let tallies = facts.tallies(layer.index())?;
+    Some(collect(
+        tallies,
+        filter,
+        opts,
+        months,
+        starts.len(),
+        |d, m| {
+            if district.is_some_and(|x| x != d) {
+                return None;
+            }
+            // Monthly buckets start at month starts: a month outside them has
+            // no bucket.
+            starts.binary_search(&month_start_s(m)).ok()
+        },
+    ))
+}
+
+/// Folds every tally of months `[from, to)` into group `group_of(district,
+/// month)` (left out when `None` or `>= groups`), of the kind `filter`
+/// asks for; returns the groups and their sum.
+fn collect(
+    tallies: &LayerTallies,
+    filter: &Filter,
+    opts: Options,
+    (from, to): (u32, u32),
+    groups: usize,
+    group_of: impl Fn(u32, u32) -> Option<usize>,
+) -> (Vec<Group>, Group) {
     let within_min = opts.resolved_within_days.saturating_mul(24 * 60);
     let kind = filter.kind.map(super::facts::kind_index);
-    let mut out: Vec<Group> = (0..starts.len())
-        .map(|_| Group::new(opts.categories))
-        .collect();
+    let mut out: Vec<Group> = (0..groups).map(|_| Group::new(opts.categories)).collect();
     for ((d, m), t) in &tallies.months {
-        if *m < from || *m >= to || district.is_some_and(|x| x != *d) {
+        if *m < from || *m >= to {
             continue;
         }
-        // Monthly buckets start at month starts: a month outside them has
-        // no bucket.
-        let Ok(b) = starts.binary_search(&month_start_s(*m)) else {
-            continue;
-        };
-        if let Some(g) = out.get_mut(b) {
+        if let Some(g) = group_of(*d, *m).and_then(|g| out.get_mut(g)) {
             tallies.fold(t, g, kind, within_min);
         }
     }
@@ -324,7 +344,7 @@ pub(crate) fn monthly(
     for g in &out {
         merge(&mut whole, g, 0);
     }
-    Some((out, whole))
+    (out, whole)
 }
 
 #[cfg(test)]
