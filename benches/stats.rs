@@ -1,6 +1,10 @@
 //! Statistics over 1M reports (issue 5's targets): all 80 quartiers with
 //! filters, citywide H3 at resolution 9, a 24-month series of one district,
-//! public (k = 5, with suppression) and for analysts (unsuppressed).
+//! public (k = 5, with suppression) and for analysts (unsuppressed); and
+//! what keeping the running tallies costs a status change (`stats_1m_writes`:
+//! the same changes on the index the reads ran on, its four tallied layers
+//! built, and on a second index of the same reports that never answered a
+//! statistic). The writes run after the reads: they change the data.
 //!
 //! `cargo bench --bench stats` (`TILE_BENCH_CLOCK=cpu` for thread CPU time).
 //! The set: `civicmap generate`'s synthetic reports (places and days follow
@@ -60,7 +64,44 @@ fn seconds(date: &str) -> i64 {
     d.midnight().assume_utc().unix_timestamp()
 }
 
-fn bench<M: Measurement>(c: &mut Criterion<M>, registry: &DistrictRegistry, index: &ReportIndex) {
+/// A status change of a random report (the lifecycle's hot write: the row
+/// leaves one status cell of every tally for another), cycling through
+/// `new`, `to_process`, `done` (closed, answered) and `rejected`.
+fn change_status(index: &mut ReportIndex, rng: &mut Pcg64Mcg) {
+    let id = rng.random_range(1..=REPORTS as i64);
+    let mut s = index.get(id).unwrap();
+    let next = match s.status {
+        Status::New => Status::ToProcess,
+        Status::ToProcess => Status::Done,
+        Status::Done => Status::Rejected,
+        _ => Status::New,
+    };
+    s.status = next;
+    s.closed_ms = (!next.is_open()).then(|| s.created_ms + rng.random_range(0..30 * 24 * HOUR_MS));
+    if next != Status::New {
+        s.first_response_ms.get_or_insert(s.created_ms + HOUR_MS);
+    }
+    index.upsert(&s);
+}
+
+fn writes<M: Measurement>(c: &mut Criterion<M>, index: &mut ReportIndex, name: &str) {
+    let mut rng = Pcg64Mcg::seed_from_u64(7);
+    let mut g = c.benchmark_group("stats_1m_writes");
+    g.bench_function(name, |b| b.iter(|| change_status(index, &mut rng)));
+    g.finish();
+}
+
+fn bench<M: Measurement>(
+    c: &mut Criterion<M>,
+    registry: &DistrictRegistry,
+    (index, untouched): (&mut ReportIndex, &mut ReportIndex),
+) {
+    reads(c, registry, index);
+    writes(c, index, "status_change_with_four_layers_tallied");
+    writes(c, untouched, "status_change_before_any_statistic");
+}
+
+fn reads<M: Measurement>(c: &mut Criterion<M>, registry: &DistrictRegistry, index: &ReportIndex) {
     let facts = index.facts();
     let quartiers: Vec<u32> = registry.districts(Layer::Quartier, None).collect();
     let public = Options {
@@ -88,6 +129,15 @@ fn bench<M: Measurement>(c: &mut Criterion<M>, registry: &DistrictRegistry, inde
         district: Some((Layer::Arrondissement, district)),
         ..Filter::default()
     };
+    // Builds the tallies of every tallied layer (quartiers last, printed).
+    for layer in [
+        Layer::Arrondissement,
+        Layer::ConseilQuartier,
+        Layer::WorkingClass,
+    ] {
+        let all: Vec<u32> = registry.districts(layer, None).collect();
+        black_box(stats::by_district(facts, layer, &all, &half_year, public));
+    }
     let t = stats::by_district(facts, Layer::Quartier, &quartiers, &half_year, public);
     eprintln!(
         "{} quartiers; {} reports in the filter; {} quartier totals suppressed",
@@ -155,9 +205,15 @@ fn bench<M: Measurement>(c: &mut Criterion<M>, registry: &DistrictRegistry, inde
 fn main() {
     let registry =
         DistrictRegistry::paris_defaults(&paris_files(), DEFAULT_WORKING_CLASS_THRESHOLD).unwrap();
-    let index = index(&registry);
+    let indexes = std::cell::RefCell::new((index(&registry), index(&registry)));
     support::run_with_clock(
-        |c| bench(c, &registry, &index),
-        |c| bench(c, &registry, &index),
+        |c| {
+            let (a, b) = &mut *indexes.borrow_mut();
+            bench(c, &registry, (a, b));
+        },
+        |c| {
+            let (a, b) = &mut *indexes.borrow_mut();
+            bench(c, &registry, (a, b));
+        },
     );
 }

@@ -952,7 +952,9 @@ mod tests {
 
     #[test]
     fn a_quota_admits_its_burst_then_one_event_per_interval() {
-        let l = KeyedLimiter::new(Rate::per_minute(3), 10).unwrap();
+        // Room for many keys per shard: with one per shard, keys 1 and 2
+        // would share a shard once in 16 and 2 would evict 1.
+        let l = KeyedLimiter::new(Rate::per_minute(3), 1_000).unwrap();
         let t0 = Duration::from_secs(1_000);
         for _ in 0..3 {
             l.check(&1, t0, Quota::Report).unwrap();
@@ -1166,7 +1168,7 @@ mod tests {
 
     #[test]
     fn a_refund_gives_back_exactly_one_event() {
-        let l = KeyedLimiter::new(Rate::per_minute(1), 10).unwrap();
+        let l = KeyedLimiter::new(Rate::per_minute(1), 1_000).unwrap();
         l.check(&7, S, Quota::Report).unwrap();
         assert!(l.check(&7, S, Quota::Report).is_err());
         l.refund(&7);

@@ -308,6 +308,7 @@ impl Facts {
         self.first_response[pos] = first_response;
         self.resolution[pos] = resolution;
         self.tally_row(pos, true);
+        self.rebuild_stale_tallies();
     }
 
     /// Adds the row at `pos` to the built tallies, or removes it from them.
@@ -333,7 +334,7 @@ impl Facts {
         let mut tallies = std::mem::take(&mut self.tallies);
         for (layer, built) in tallies.iter_mut().enumerate() {
             let Some(t) = built.get_mut() else { continue };
-            let row = LayerTallies::in_district(&row, self.districts[layer][pos]);
+            let row = row.in_district(self.districts[layer][pos]);
             if !f(t, &row) {
                 *built = OnceLock::new();
             }
@@ -341,17 +342,32 @@ impl Facts {
         self.tallies = tallies;
     }
 
-    /// The running tallies of a layer (built on the first call); `None`
-    /// for a layer that is not tallied.
-    pub(crate) fn tallies(&self, layer: usize) -> Option<&LayerTallies> {
+    /// Rebuilds, from the rows as they now are, the tallies whose reporter
+    /// sets a change left unable to answer (see [`super::tally`]).
+    fn rebuild_stale_tallies(&mut self) {
+        let mut tallies = std::mem::take(&mut self.tallies);
+        for (layer, built) in tallies.iter_mut().enumerate() {
+            if let Some(t) = built.get_mut()
+                && !t.rebuild_stale(self, layer)
+            {
+                *built = OnceLock::new();
+            }
+        }
+        self.tallies = tallies;
+    }
+
+    /// The running tallies of a layer with reporter sets answering for `k`
+    /// (built on the first call, for at least [`TALLY_MIN_CAP`]); `None`
+    /// for a layer that is not tallied or when the built sets keep fewer.
+    pub(crate) fn tallies(&self, layer: usize, k: usize) -> Option<&LayerTallies> {
         if !LayerTallies::tallied(layer) {
             return None;
         }
-        Some(
-            self.tallies
-                .get(layer)?
-                .get_or_init(|| LayerTallies::build(self, layer)),
-        )
+        let t = self
+            .tallies
+            .get(layer)?
+            .get_or_init(|| LayerTallies::build(self, layer, k.max(TALLY_MIN_CAP)));
+        (t.cap() >= k).then_some(t)
     }
 
     pub fn set_campaign(&mut self, pos: usize, slug: &str) {
@@ -362,10 +378,14 @@ impl Facts {
 
     /// Sets the reporter of the row at `pos` (see [`reporter_of`]).
     pub fn set_reporter(&mut self, pos: usize, reporter: u64) {
-        if self.reporter[pos] != reporter {
-            self.hex_tally = OnceLock::new();
+        if self.reporter[pos] == reporter {
+            return;
         }
+        self.hex_tally = OnceLock::new();
+        self.tally_row(pos, false);
         self.reporter[pos] = reporter;
+        self.tally_row(pos, true);
+        self.rebuild_stale_tallies();
     }
 
     /// The hexagon tally with reporter sets of at least `cap` (built on the

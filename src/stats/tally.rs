@@ -6,24 +6,30 @@
 //! the district postings of [`Facts`]) and from then on kept exactly: an
 //! insert adds its row, a replacement removes the old row and adds the new
 //! one (a status change, a first response, a report done or reopened), a
-//! support count moves by its difference. Nothing is recomputed per request.
+//! support count moves by its difference, an erased contact moves its rows
+//! to their new pseudonyms. Nothing is recomputed per request.
 //!
-//! What a tally holds: per kind × status × answered × category, the number
-//! of reports; per kind, the supports and the minutes to first response and
-//! to `done` of each report that has them (so medians, p90 and "resolved
-//! within N days" stay exact for any N). What it does not hold: reporters.
-//! So tallies answer analysts' (unsuppressed) statistics; a published
-//! statistic, which needs the distinct reporters of each cell, still scans
-//! the rows, as do filters the tallies have no dimension for (category,
-//! channel, status, campaign) and time ranges that do not start and end at
-//! a month boundary (UTC). IRIS (about a thousand districts, 4 bytes per
-//! month and combination each) is not tallied.
+//! What a tally holds, per kind: the number of reports by status × answered
+//! × category; the supports; the minutes to first response and to `done`
+//! of each report that has them (so medians, p90 and "resolved within N
+//! days" stay exact for any N); and, for published (k-anonymous) figures,
+//! the distinct reporters of each status, answered/not and category cell
+//! ([`Kept`], at most twice the tally's k, with their rows so that a row can
+//! leave), and the reporter of each `done` report. A cell's reporters that
+//! can no longer answer (more reporters than kept, and too many of the kept
+//! ones gone) make the writer rebuild that one tally from the district's
+//! rows before the change is visible, so a query never meets them.
+//!
+//! Filters the tallies have no dimension for (category, channel, status,
+//! campaign) and time ranges that do not start and end at a month boundary
+//! (UTC) scan the rows. IRIS (about a thousand districts) is not tallied.
 
 use std::collections::HashMap;
 
 use time::{Date, Month, OffsetDateTime};
 
-use super::facts::{Facts, NONE, unpack_category, unpack_kind, unpack_status};
+use super::facts::{Facts, NONE, status_index, unpack_category, unpack_kind, unpack_status};
+use super::kanon::Reporters;
 use super::query::{Filter, Group, Options, merge};
 use crate::model::{Kind, Layer, Status};
 
@@ -65,9 +71,9 @@ fn whole_months(filter: &Filter) -> Option<(u32, u32)> {
     (from < to).then_some((from, to))
 }
 
-/// Whether tallies can answer `filter` with `opts`: unsuppressed, and no
-/// filter but whole months and a kind (and the district of a series).
-fn usable(filter: &Filter, opts: Options) -> Option<(u32, u32)> {
+/// Whether tallies can answer `filter`: no filter but whole months and a
+/// kind (and the district of a series).
+fn usable(filter: &Filter) -> Option<(u32, u32)> {
     let plain = Filter {
         from_s: filter.from_s,
         to_s: filter.to_s,
@@ -75,7 +81,7 @@ fn usable(filter: &Filter, opts: Options) -> Option<(u32, u32)> {
         district: filter.district,
         ..Filter::default()
     };
-    if opts.k.is_some() || *filter != plain {
+    if *filter != plain {
         return None;
     }
     whole_months(filter)
@@ -92,6 +98,7 @@ pub(crate) struct RowTally {
     first: u32,
     done: u32,
     supports: u32,
+    reporter: u64,
 }
 
 impl RowTally {
@@ -115,6 +122,101 @@ impl RowTally {
             first: facts.first_response[i],
             done: facts.resolution[i],
             supports: facts.supports[i],
+            reporter: facts.reporter[i],
+        }
+    }
+
+    /// The same row in district `district`.
+    pub(crate) fn in_district(&self, district: u32) -> Self {
+        Self { district, ..*self }
+    }
+}
+
+/// One reporter of a cell and its number of rows there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    /// The reporter, in two halves (12 bytes an entry instead of 16).
+    lo: u32,
+    hi: u32,
+    rows: u32,
+}
+
+impl Entry {
+    fn reporter(self) -> u64 {
+        u64::from(self.hi) << 32 | u64::from(self.lo)
+    }
+}
+
+/// The reporters of one cell of a tally, each with its number of rows in the
+/// cell, up to `max` of them.
+///
+/// Invariant: every entry is a reporter with that many rows in the cell
+/// (fewer after an overflow, see below), and while `overflow` is false the
+/// entries are all the cell's reporters. A reporter whose last row leaves is
+/// removed. `overflow` is set when a reporter was not kept for want of room;
+/// from then on the entries are some of the reporters (their counts may be
+/// short, which only removes an entry early). So the set answers
+/// `min(distinct reporters, k)` for `k <= max` exactly while it holds `k`
+/// entries or has not overflowed; otherwise it cannot answer ([`Self::known`])
+/// and its tally is rebuilt from the rows.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Kept {
+    entries: Vec<Entry>,
+    overflow: bool,
+}
+
+impl Kept {
+    fn find(&self, reporter: u64) -> Option<usize> {
+        #[allow(clippy::cast_possible_truncation)]
+        let (lo, hi) = (reporter as u32, (reporter >> 32) as u32);
+        self.entries.iter().position(|e| e.lo == lo && e.hi == hi)
+    }
+
+    fn add(&mut self, reporter: u64, max: usize) {
+        match self.find(reporter) {
+            Some(at) => self.entries[at].rows += 1,
+            None if self.entries.len() < max => {
+                #[allow(clippy::cast_possible_truncation)]
+                self.entries.push(Entry {
+                    lo: reporter as u32,
+                    hi: (reporter >> 32) as u32,
+                    rows: 1,
+                });
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    /// Removes one row of `reporter`; returns whether the set still answers
+    /// for `k` ([`Self::known`]).
+    fn remove(&mut self, reporter: u64, k: usize) -> bool {
+        if let Some(at) = self.find(reporter) {
+            let e = &mut self.entries[at];
+            e.rows -= 1;
+            if e.rows == 0 {
+                self.entries.swap_remove(at);
+            }
+        } else {
+            debug_assert!(
+                self.overflow,
+                "a row of an untracked reporter left an exact set"
+            );
+        }
+        self.known(k)
+    }
+
+    /// Whether it answers `min(distinct reporters, k)`.
+    fn known(&self, k: usize) -> bool {
+        !self.overflow || self.entries.len() >= k
+    }
+
+    /// Adds its reporters to `out` (capped at `k`).
+    fn merge_into(&self, out: &mut Reporters, k: usize) {
+        for e in &self.entries {
+            if out.count() >= k {
+                return;
+            }
+            out.add(e.reporter(), k);
         }
     }
 }
@@ -129,13 +231,20 @@ pub(crate) struct Tally {
     first: [Vec<u32>; KINDS],
     /// Minutes to `done` of each report done at a known time, by kind.
     done: [Vec<u32>; KINDS],
+    /// The reporter of each entry of `done`, in the same order.
+    done_by: [Vec<u64>; KINDS],
+    /// The reporter of each report done at an unknown time, by kind.
+    undated: [Vec<u64>; KINDS],
+    /// Reporters by kind, then status, answered/not, category
+    /// ([`LayerTallies::set`]).
+    kept: Vec<Kept>,
 }
 
-/// Removes one value equal to `v` (order does not matter).
-fn remove_value(values: &mut Vec<u32>, v: u32) {
-    if let Some(at) = values.iter().position(|x| *x == v) {
-        values.swap_remove(at);
-    }
+/// Removes one `v` (order does not matter); returns where it was.
+fn remove_value<T: PartialEq>(values: &mut Vec<T>, v: &T) -> Option<usize> {
+    let at = values.iter().position(|x| x == v)?;
+    values.swap_remove(at);
+    Some(at)
 }
 
 /// The tallies of one layer.
@@ -144,7 +253,12 @@ pub(crate) struct LayerTallies {
     /// Categories counted (a row of a category beyond cannot be added: the
     /// caller drops the tallies, to be rebuilt wider).
     cats: usize,
+    /// The largest k the reporter sets answer for (they keep up to twice).
+    cap: usize,
     months: HashMap<(u32, u32), Tally>,
+    /// Tallies (district, month) whose reporters can no longer answer, to
+    /// be rebuilt from the rows ([`Self::rebuild_stale`]).
+    stale: Vec<(u32, u32)>,
 }
 
 impl LayerTallies {
@@ -153,7 +267,8 @@ impl LayerTallies {
         layer != Layer::Iris.index()
     }
 
-    pub(crate) fn build(facts: &Facts, layer: usize) -> Self {
+    /// The tallies of `layer`, their reporter sets answering up to `cap`.
+    pub(crate) fn build(facts: &Facts, layer: usize, cap: usize) -> Self {
         let cats = facts
             .flags
             .iter()
@@ -162,7 +277,9 @@ impl LayerTallies {
             .unwrap_or(0);
         let mut t = Self {
             cats,
+            cap,
             months: HashMap::new(),
+            stale: Vec::new(),
         };
         for i in 0..facts.len() {
             let added = t.add(&RowTally::of(facts, layer, i));
@@ -171,8 +288,30 @@ impl LayerTallies {
         t
     }
 
+    /// The largest k its reporter sets answer for.
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
+    }
+
     fn at(&self, r: &RowTally, answered: usize) -> usize {
         ((r.kind * STATUSES + r.status) * 2 + answered) * self.cats + r.category
+    }
+
+    /// Reporter sets per kind.
+    fn sets(&self) -> usize {
+        STATUSES + 2 + self.cats
+    }
+
+    /// The reporter sets a row of kind `kind`, status `status`, answered
+    /// (0) or not (1) and category `category` belongs to.
+    fn sets_of(&self, r: &RowTally) -> [usize; 3] {
+        let base = r.kind * self.sets();
+        let answered = usize::from(r.first == NONE);
+        [
+            base + r.status,
+            base + STATUSES + answered,
+            base + STATUSES + 2 + r.category,
+        ]
     }
 
     /// Adds a row; `false` when its category is beyond the tallied ones.
@@ -183,9 +322,12 @@ impl LayerTallies {
         }
         let at = self.at(r, usize::from(r.first == NONE));
         let size = KINDS * STATUSES * 2 * self.cats;
+        let sets = self.sets_of(r);
+        let (kept, max) = (KINDS * self.sets(), 2 * self.cap);
         let t = self.months.entry((r.district, r.month)).or_default();
         if t.counts.is_empty() {
             t.counts = vec![0; size];
+            t.kept = vec![Kept::default(); kept];
         }
         t.counts[at] += 1;
         t.supports[r.kind] += u64::from(r.supports);
@@ -194,13 +336,22 @@ impl LayerTallies {
         }
         if r.done != NONE {
             t.done[r.kind].push(r.done);
+            t.done_by[r.kind].push(r.reporter);
+        } else if r.status == status_index(Status::Done) {
+            t.undated[r.kind].push(r.reporter);
+        }
+        for s in sets {
+            t.kept[s].add(r.reporter, max);
         }
         true
     }
 
-    /// Removes a row that was added.
+    /// Removes a row that was added; a tally whose reporters can no longer
+    /// answer is marked to be rebuilt ([`Self::rebuild_stale`]).
     pub(crate) fn remove(&mut self, r: &RowTally) {
         let at = self.at(r, usize::from(r.first == NONE));
+        let sets = self.sets_of(r);
+        let cap = self.cap;
         let Some(t) = self.months.get_mut(&(r.district, r.month)) else {
             return;
         };
@@ -209,19 +360,56 @@ impl LayerTallies {
         }
         t.supports[r.kind] = t.supports[r.kind].saturating_sub(u64::from(r.supports));
         if r.first != NONE {
-            remove_value(&mut t.first[r.kind], r.first);
+            remove_value(&mut t.first[r.kind], &r.first);
         }
         if r.done != NONE {
-            remove_value(&mut t.done[r.kind], r.done);
+            let (done, by) = (&mut t.done[r.kind], &mut t.done_by[r.kind]);
+            if let Some(at) = (0..done.len()).find(|i| done[*i] == r.done && by[*i] == r.reporter) {
+                done.swap_remove(at);
+                by.swap_remove(at);
+            }
+        } else if r.status == status_index(Status::Done) {
+            remove_value(&mut t.undated[r.kind], &r.reporter);
         }
+        let mut known = true;
+        for s in sets {
+            known &= t.kept.get_mut(s).is_none_or(|k| k.remove(r.reporter, cap));
+        }
+        if !known && !self.stale.contains(&(r.district, r.month)) {
+            self.stale.push((r.district, r.month));
+        }
+    }
+
+    /// Rebuilds the tallies marked stale from the rows of `facts` (in their
+    /// final state, after the change that made them stale); `false` when a
+    /// row could not be added (the caller drops the layer).
+    #[must_use]
+    pub(crate) fn rebuild_stale(&mut self, facts: &Facts, layer: usize) -> bool {
+        let mut ok = true;
+        for (d, m) in std::mem::take(&mut self.stale) {
+            self.months.remove(&(d, m));
+            let (start, end) = (month_start_s(m), month_start_s(m + 1));
+            let mut visit = |i: usize| {
+                let t = i64::from(facts.created_s[i]);
+                if t >= start && t < end {
+                    ok &= self.add(&RowTally::of(facts, layer, i));
+                }
+            };
+            if d == NONE {
+                let col = &facts.districts[layer];
+                (0..facts.len())
+                    .filter(|i| col[*i] == NONE)
+                    .for_each(&mut visit);
+            } else {
+                for i in facts.district_rows(layer, d) {
+                    visit(*i as usize);
+                }
+            }
+        }
+        ok
     }
 
     /// Moves a row's supports from `old` to `new`.
-    /// The same row in district `district` of this layer.
-    pub(crate) fn in_district(r: &RowTally, district: u32) -> RowTally {
-        RowTally { district, ..*r }
-    }
-
     pub(crate) fn set_supports(&mut self, r: &RowTally, old: u32, new: u32) {
         if let Some(t) = self.months.get_mut(&(r.district, r.month)) {
             t.supports[r.kind] =
@@ -229,13 +417,22 @@ impl LayerTallies {
         }
     }
 
-    /// Adds tally `t` into `g`: the kinds `kind` allows.
-    fn fold(&self, t: &Tally, g: &mut Group, kind: Option<usize>, within_min: u32) {
-        for k in (0..KINDS).filter(|k| kind.is_none_or(|x| x == *k)) {
+    /// Adds tally `t` into `g`: the kinds `kind` allows, with the reporters
+    /// of each cell when `k > 0`; `false` when a reporter set cannot answer
+    /// (never after the writer's rebuild; the caller then scans).
+    fn fold(
+        &self,
+        t: &Tally,
+        g: &mut Group,
+        kind: Option<usize>,
+        within_min: u32,
+        k: usize,
+    ) -> bool {
+        for kd in (0..KINDS).filter(|x| kind.is_none_or(|y| y == *x)) {
             let mut total = 0_u64;
             for status in 0..STATUSES {
                 for answered in 0..2 {
-                    let base = ((k * STATUSES + status) * 2 + answered) * self.cats;
+                    let base = ((kd * STATUSES + status) * 2 + answered) * self.cats;
                     for (cat, n) in t.counts[base..base + self.cats].iter().enumerate() {
                         if *n == 0 {
                             continue;
@@ -250,15 +447,65 @@ impl LayerTallies {
                     }
                 }
             }
-            let in_time = t.done[k].iter().filter(|m| **m <= within_min).count() as u64;
+            let in_time = t.done[kd].iter().filter(|m| **m <= within_min).count() as u64;
             g.total.count += total;
-            g.by_kind[k].count += total;
+            g.by_kind[kd].count += total;
             g.resolved_within[0].count += in_time;
             g.resolved_within[1].count += total - in_time;
-            g.supports += t.supports[k];
-            g.first_response_min.extend_from_slice(&t.first[k]);
-            g.resolution_min.extend_from_slice(&t.done[k]);
+            g.supports += t.supports[kd];
+            g.first_response_min.extend_from_slice(&t.first[kd]);
+            g.resolution_min.extend_from_slice(&t.done[kd]);
+            if k > 0 && !self.fold_reporters(t, g, kd, within_min, k) {
+                return false;
+            }
         }
+        true
+    }
+
+    /// The reporters part of [`Self::fold`] for kind `kd`.
+    fn fold_reporters(
+        &self,
+        t: &Tally,
+        g: &mut Group,
+        kd: usize,
+        within_min: u32,
+        k: usize,
+    ) -> bool {
+        let sets = &t.kept[kd * self.sets()..(kd + 1) * self.sets()];
+        if !sets.iter().all(|s| s.known(k)) {
+            return false;
+        }
+        let done = status_index(Status::Done);
+        for (status, set) in sets[..STATUSES].iter().enumerate() {
+            set.merge_into(&mut g.by_status[status].reporters, k);
+            set.merge_into(&mut g.by_kind[kd].reporters, k);
+            set.merge_into(&mut g.total.reporters, k);
+            if status != done {
+                set.merge_into(&mut g.resolved_within[1].reporters, k);
+            }
+        }
+        for (answered, set) in sets[STATUSES..STATUSES + 2].iter().enumerate() {
+            set.merge_into(&mut g.responded[answered].reporters, k);
+        }
+        for (cat, set) in sets[STATUSES + 2..].iter().enumerate() {
+            if let Some(c) = g.by_category.get_mut(cat) {
+                set.merge_into(&mut c.reporters, k);
+            }
+        }
+        let [within, late] = &mut g.resolved_within[..] else {
+            return true;
+        };
+        for (m, r) in t.done[kd].iter().zip(&t.done_by[kd]) {
+            if *m <= within_min {
+                within.reporters.add(*r, k);
+            } else {
+                late.reporters.add(*r, k);
+            }
+        }
+        for r in &t.undated[kd] {
+            late.reporters.add(*r, k);
+        }
+        true
     }
 }
 
@@ -277,11 +524,11 @@ pub(crate) fn grouped(
         district: None,
         ..filter.clone()
     };
-    let months = usable(&any_district, opts)?;
-    let tallies = facts.tallies(layer.index())?;
-    Some(collect(tallies, filter, opts, months, groups, |d, _| {
+    let months = usable(&any_district)?;
+    let tallies = facts.tallies(layer.index(), opts.k.unwrap_or(0))?;
+    collect(tallies, filter, opts, months, groups, |d, _| {
         Some(group_of(d))
-    }))
+    })
 }
 
 /// The groups of a monthly series from the tallies: bucket `b` for the
@@ -293,34 +540,28 @@ pub(crate) fn monthly(
     opts: Options,
     starts: &[i64],
 ) -> Option<(Vec<Group>, Group)> {
-    let months = usable(filter, opts)?;
+    let months = usable(filter)?;
     let (layer, district) = match filter.district {
         Some((layer, d)) => (layer, Some(d)),
         // Every row is in exactly one tally of a layer: the city is the sum
         // of the arrondissements' tallies and those of the reports in none.
         None => (Layer::Arrondissement, None),
     };
-    let tallies = facts.tallies(layer.index())?;
-    Some(collect(
-        tallies,
-        filter,
-        opts,
-        months,
-        starts.len(),
-        |d, m| {
-            if district.is_some_and(|x| x != d) {
-                return None;
-            }
-            // Monthly buckets start at month starts: a month outside them has
-            // no bucket.
-            starts.binary_search(&month_start_s(m)).ok()
-        },
-    ))
+    let tallies = facts.tallies(layer.index(), opts.k.unwrap_or(0))?;
+    collect(tallies, filter, opts, months, starts.len(), |d, m| {
+        if district.is_some_and(|x| x != d) {
+            return None;
+        }
+        // Monthly buckets start at month starts: a month outside them has
+        // no bucket.
+        starts.binary_search(&month_start_s(m)).ok()
+    })
 }
 
 /// Folds every tally of months `[from, to)` into group `group_of(district,
 /// month)` (left out when `None` or `>= groups`), of the kind `filter`
-/// asks for; returns the groups and their sum.
+/// asks for; returns the groups and their sum (`None` when a reporter set
+/// cannot answer).
 fn collect(
     tallies: &LayerTallies,
     filter: &Filter,
@@ -328,23 +569,26 @@ fn collect(
     (from, to): (u32, u32),
     groups: usize,
     group_of: impl Fn(u32, u32) -> Option<usize>,
-) -> (Vec<Group>, Group) {
+) -> Option<(Vec<Group>, Group)> {
     let within_min = opts.resolved_within_days.saturating_mul(24 * 60);
     let kind = filter.kind.map(super::facts::kind_index);
+    let k = opts.k.unwrap_or(0);
     let mut out: Vec<Group> = (0..groups).map(|_| Group::new(opts.categories)).collect();
     for ((d, m), t) in &tallies.months {
         if *m < from || *m >= to {
             continue;
         }
-        if let Some(g) = group_of(*d, *m).and_then(|g| out.get_mut(g)) {
-            tallies.fold(t, g, kind, within_min);
+        if let Some(g) = group_of(*d, *m).and_then(|g| out.get_mut(g))
+            && !tallies.fold(t, g, kind, within_min, k)
+        {
+            return None;
         }
     }
     let mut whole = Group::new(opts.categories);
     for g in &out {
-        merge(&mut whole, g, 0);
+        merge(&mut whole, g, k);
     }
-    (out, whole)
+    Some((out, whole))
 }
 
 #[cfg(test)]
@@ -358,13 +602,41 @@ mod tests {
 
     const MONTH0: u32 = 54 * 12; // January 2024
 
-    fn fact(rng: &mut impl Rng) -> Fact {
-        let created_ms = month_start_s(MONTH0) * 1_000 + rng.random_range(0..400 * 86_400_000_i64);
+    /// How generated rows spread.
+    #[derive(Clone, Copy)]
+    struct Spread {
+        days: i64,
+        districts: u32,
+        reporters: u64,
+    }
+
+    /// Thin: a few rows per cell, each reporter in few cells.
+    const THIN: Spread = Spread {
+        days: 400,
+        districts: 4,
+        reporters: 50,
+    };
+    /// Dense: two months, two districts, many reporters, so that reporter
+    /// sets fill up, overflow, and lose kept reporters to status changes.
+    const DENSE: Spread = Spread {
+        days: 60,
+        districts: 2,
+        reporters: 400,
+    };
+
+    fn fact(rng: &mut impl Rng, spread: Spread) -> Fact {
+        let created_ms =
+            month_start_s(MONTH0) * 1_000 + rng.random_range(0..spread.days * 86_400_000);
         let answered = rng.random_bool(0.4);
-        let status = Status::ALL[rng.random_range(0..Status::ALL.len())];
+        // Dense: most reports arrive `new` and leave it by a status change.
+        let status = if spread.districts < 3 && rng.random_bool(0.8) {
+            Status::New
+        } else {
+            Status::ALL[rng.random_range(0..Status::ALL.len())]
+        };
         let d = |rng: &mut dyn rand::RngCore| {
-            let x: u32 = rng.random_range(0..5);
-            (x < 4).then_some(x)
+            let x: u32 = rng.random_range(0..=spread.districts);
+            (x < spread.districts).then_some(x)
         };
         Fact {
             created_ms,
@@ -374,20 +646,34 @@ mod tests {
             status,
             districts: Districts([d(rng), d(rng), d(rng), d(rng), d(rng)]),
             h3: 0,
-            reporter: rng.random_range(0..50),
+            reporter: rng.random_range(0..spread.reporters),
             first_response_ms: answered.then(|| created_ms + rng.random_range(0..9_000_000)),
-            closed_ms: (!status.is_open())
+            // Some reports are closed at an unknown time.
+            closed_ms: (!status.is_open() && rng.random_bool(0.9))
                 .then(|| created_ms + rng.random_range(0..40 * 86_400_000_i64)),
             campaign: None,
             supports: rng.random_range(0..3),
         }
     }
 
-    /// Durations in a comparable order.
+    /// Durations in a comparable order, and of each cell's reporters only
+    /// what a capped set answers, `min(distinct, k)` (which ones it keeps
+    /// depends on the order rows are met).
     fn sorted(mut groups: Vec<Group>) -> Vec<Group> {
         for g in &mut groups {
             g.first_response_min.sort_unstable();
             g.resolution_min.sort_unstable();
+            let cells = std::iter::once(&mut g.total)
+                .chain(&mut g.by_kind)
+                .chain(&mut g.by_status)
+                .chain(&mut g.by_category)
+                .chain(&mut g.responded)
+                .chain(&mut g.resolved_within);
+            for c in cells {
+                let n = c.reporters.count();
+                c.reporters = Reporters::default();
+                (0..n as u64).for_each(|r| c.reporters.add(r, n));
+            }
         }
         groups
     }
@@ -417,38 +703,110 @@ mod tests {
 
     #[test]
     fn tallies_kept_through_inserts_replacements_and_supports_equal_a_scan_of_the_rows() {
-        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(5);
+        let facts = kept_against_scan(5, THIN, 2_000);
+        // What tallies do not answer: other filters, part months, IRIS, a k
+        // beyond their reporter sets.
+        let opts = Options {
+            k: None,
+            resolved_within_days: 3,
+            categories: 10,
+        };
+        let by_category = Filter {
+            category: Some(CategoryId(1)),
+            ..Filter::default()
+        };
+        let part_month = Filter {
+            from_s: Some(month_start_s(MONTH0) + 1),
+            ..Filter::default()
+        };
+        let one = |_: u32| 0;
+        let beyond = Options { k: Some(6), ..opts };
+        assert!(grouped(&facts, &Filter::default(), beyond, Layer::Quartier, 1, &one).is_none());
+        assert!(grouped(&facts, &by_category, opts, Layer::Quartier, 1, &one).is_none());
+        assert!(grouped(&facts, &part_month, opts, Layer::Quartier, 1, &one).is_none());
+        assert!(grouped(&facts, &Filter::default(), opts, Layer::Iris, 1, &one).is_none());
+    }
+
+    #[test]
+    fn reporters_of_tallies_that_overflow_and_lose_kept_reporters_equal_a_scan_of_the_rows() {
+        kept_against_scan(9, DENSE, 3_000);
+    }
+
+    /// Applies `steps` random changes (mostly new reports; replacements of
+    /// any field, inserts in the middle, supports, erased contacts) and
+    /// checks every few steps that tallies, with and without k, answer what
+    /// a scan of the rows answers. Returns the facts.
+    fn kept_against_scan(seed: u64, spread: Spread, steps: usize) -> Facts {
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
         let mut facts = Facts::default();
         let opts = Options {
             k: None,
             resolved_within_days: 3,
             categories: 10,
         };
-        for step in 0..2_000_usize {
-            let f = fact(&mut rng);
-            match step % 7 {
-                // A report changed (status, first response, closing time,
-                // even its districts), an older report inserted in the
-                // middle, a support count; mostly new reports.
-                0 | 1 if !facts.is_empty() => {
-                    let pos = rng.random_range(0..facts.len());
+        // The rows as facts (to change one field of a row).
+        let mut rows: Vec<Fact> = Vec::new();
+        for step in 0..steps {
+            let f = fact(&mut rng, spread);
+            let any = |rng: &mut rand_pcg::Pcg64Mcg| rng.random_range(0..rows.len());
+            // Dense: the second half has no new reports, only status
+            // changes (the months are over, services work through them).
+            let phase = if spread.districts < 3 && step >= steps / 2 {
+                1
+            } else {
+                step % 8
+            };
+            match phase {
+                // A report replaced by another (every field but its filing
+                // time), an older report inserted in the middle, a support
+                // count, an erased contact, a status change (the lifecycle:
+                // rows leave a status cell, as a tally's kept reporters
+                // do); mostly new reports.
+                0 if !rows.is_empty() => {
+                    let pos = any(&mut rng);
                     let keep = Fact {
-                        created_ms: i64::from(facts.created_s[pos]) * 1_000,
+                        created_ms: rows[pos].created_ms,
                         ..f
                     };
                     facts.replace(pos, &keep);
+                    rows[pos] = keep;
                 }
-                2 if !facts.is_empty() => facts.insert(rng.random_range(0..facts.len()), &f),
-                3 if !facts.is_empty() => {
-                    let pos = rng.random_range(0..facts.len());
+                1 | 5 if !rows.is_empty() => {
+                    let pos = any(&mut rng);
+                    let r = &mut rows[pos];
+                    r.status = Status::ALL[rng.random_range(1..Status::ALL.len())];
+                    r.first_response_ms.get_or_insert(r.created_ms + 60_000);
+                    r.closed_ms = (!r.status.is_open() && rng.random_bool(0.9))
+                        .then(|| r.created_ms + rng.random_range(0..40 * 86_400_000_i64));
+                    facts.replace(pos, r);
+                }
+                2 if !rows.is_empty() => {
+                    let pos = any(&mut rng);
+                    facts.insert(pos, &f);
+                    rows.insert(pos, f);
+                }
+                3 if !rows.is_empty() => {
+                    let pos = any(&mut rng);
                     facts.set_supports(pos, rng.random_range(0..9));
                 }
-                _ => facts.insert(facts.len(), &f),
+                4 if !rows.is_empty() => {
+                    let pos = any(&mut rng);
+                    let erased = crate::stats::facts::ANONYMOUS | pos as u64;
+                    facts.set_reporter(pos, erased);
+                    rows[pos].reporter = erased;
+                }
+                _ => {
+                    facts.insert(facts.len(), &f);
+                    rows.push(f);
+                }
             }
             if step % 97 != 0 {
                 continue;
             }
-            for filter in filters() {
+            for (filter, opts) in filters()
+                .into_iter()
+                .flat_map(|f| [(f.clone(), opts), (f, Options { k: Some(5), ..opts })])
+            {
                 for layer in [Layer::Arrondissement, Layer::WorkingClass] {
                     let group_of = |d: u32| if d == NONE { 4 } else { d as usize };
                     let (tallied, whole) =
@@ -466,7 +824,7 @@ mod tests {
                     assert_eq!(sorted(vec![whole]), sorted(vec![scanned_whole]));
                 }
                 let starts: Vec<i64> = (0..14).map(|i| month_start_s(MONTH0 + i)).collect();
-                for district in [None, Some((Layer::Quartier, 2))] {
+                for district in [None, Some((Layer::Quartier, 1))] {
                     let f = Filter {
                         district,
                         ..filter.clone()
@@ -489,21 +847,7 @@ mod tests {
                 }
             }
         }
-        // What tallies do not answer: reporters, other filters, part months, IRIS.
-        let k = Options { k: Some(5), ..opts };
-        let by_category = Filter {
-            category: Some(CategoryId(1)),
-            ..Filter::default()
-        };
-        let part_month = Filter {
-            from_s: Some(month_start_s(MONTH0) + 1),
-            ..Filter::default()
-        };
-        let one = |_: u32| 0;
-        assert!(grouped(&facts, &Filter::default(), k, Layer::Quartier, 1, &one).is_none());
-        assert!(grouped(&facts, &by_category, opts, Layer::Quartier, 1, &one).is_none());
-        assert!(grouped(&facts, &part_month, opts, Layer::Quartier, 1, &one).is_none());
-        assert!(grouped(&facts, &Filter::default(), opts, Layer::Iris, 1, &one).is_none());
+        facts
     }
 
     #[test]
