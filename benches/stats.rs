@@ -145,6 +145,11 @@ fn reads<M: Measurement>(c: &mut Criterion<M>, registry: &DistrictRegistry, inde
         t.city.reports.unwrap_or(0),
         t.districts.iter().filter(|d| d.1.suppressed()).count()
     );
+    let bytes = facts.tally_heap_bytes();
+    eprintln!(
+        "running tallies, heap bytes by layer (arrondissement, quartier, conseil, IRIS, working-class): {bytes:?}, {:.1} per report",
+        bytes.iter().sum::<usize>() as f64 / REPORTS as f64
+    );
     let h = stats::hexagons(facts, &Filter::default(), 9, Some(5));
     eprintln!(
         "res 9: {} cells shown, {} of them roll-ups",
@@ -173,6 +178,22 @@ fn reads<M: Measurement>(c: &mut Criterion<M>, registry: &DistrictRegistry, inde
                 &quartiers,
                 &half_year,
                 analyst,
+            ))
+        })
+    });
+    // A filter the tallies have no dimension for: a scan of the rows.
+    let one_category = Filter {
+        category: Some(civicmap::model::CategoryId(3)),
+        ..half_year.clone()
+    };
+    g.bench_function("quartiers_80_half_year_one_category_public_scan", |b| {
+        b.iter(|| {
+            black_box(stats::by_district(
+                facts,
+                Layer::Quartier,
+                &quartiers,
+                &one_category,
+                public,
             ))
         })
     });

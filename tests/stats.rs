@@ -617,6 +617,16 @@ proptest! {
         prop_assert_eq!(answered(&got["total"]), expected(d, &rows, 7));
         let starts: Vec<&str> = buckets.iter().map(|b| b["start"].as_str().unwrap()).collect();
         prop_assert!(starts.windows(2).all(|w| w[0] < w[1]));
+        // Without a bound, the first or last matching report bounds the buckets.
+        let (from, to) = f.bounds(d);
+        if let (Some(first), Some(last)) = (want.keys().next(), want.keys().next_back()) {
+            if from.is_none() {
+                prop_assert_eq!(starts.first().copied(), Some(first.as_str()));
+            }
+            if to.is_none() {
+                prop_assert_eq!(starts.last().copied(), Some(last.as_str()));
+            }
+        }
     }
 }
 

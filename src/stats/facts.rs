@@ -342,15 +342,13 @@ impl Facts {
         self.tallies = tallies;
     }
 
-    /// Rebuilds, from the rows as they now are, the tallies whose reporter
-    /// sets a change left unable to answer (see [`super::tally`]).
+    /// Rebuilds, from the rows as they now are, the reporter sets of
+    /// tallies that a change left unable to answer (see [`super::tally`]).
     fn rebuild_stale_tallies(&mut self) {
         let mut tallies = std::mem::take(&mut self.tallies);
         for (layer, built) in tallies.iter_mut().enumerate() {
-            if let Some(t) = built.get_mut()
-                && !t.rebuild_stale(self, layer)
-            {
-                *built = OnceLock::new();
+            if let Some(t) = built.get_mut() {
+                t.rebuild_stale(self, layer);
             }
         }
         self.tallies = tallies;
@@ -368,6 +366,18 @@ impl Facts {
             .get(layer)?
             .get_or_init(|| LayerTallies::build(self, layer, k.max(TALLY_MIN_CAP)));
         (t.cap() >= k).then_some(t)
+    }
+
+    /// Bytes held by the running tallies built so far, by layer ([`Layer`]
+    /// order; 0 for a layer not built): what statistics keep beside the
+    /// rows (for benchmarks and capacity planning).
+    #[must_use]
+    pub fn tally_heap_bytes(&self) -> [usize; 5] {
+        let mut out = [0; 5];
+        for (o, t) in out.iter_mut().zip(&self.tallies) {
+            *o = t.get().map_or(0, LayerTallies::heap_bytes);
+        }
+        out
     }
 
     pub fn set_campaign(&mut self, pos: usize, slug: &str) {

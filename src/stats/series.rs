@@ -88,7 +88,8 @@ fn start_s(d: Date) -> i64 {
 }
 
 /// The series of `filter` (its time range bounds the buckets; without one,
-/// the first and last matching reports do).
+/// the first and last matching reports do: for monthly buckets, the first
+/// and last months with one, from the running tallies when they answer).
 ///
 /// # Errors
 /// [`StatsError::Range`] when the range needs more than [`MAX_BUCKETS`].
@@ -102,11 +103,20 @@ pub fn series(
     let (from_s, to_s) = match (filter.from_s, filter.to_s) {
         (Some(a), Some(b)) => (a, b),
         (a, b) => {
-            let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-            f.scan(facts, |i| {
-                let t = i64::from(facts.created_s[i]);
-                lo = lo.min(t);
-                hi = hi.max(t);
+            // Monthly buckets need only the months of the first and last
+            // matching reports, which the tallies know.
+            let tallied = match interval {
+                Interval::Month => super::tally::span(facts, filter, opts),
+                Interval::Day | Interval::Week => None,
+            };
+            let (mut lo, mut hi) = tallied.unwrap_or_else(|| {
+                let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+                f.scan(facts, |i| {
+                    let t = i64::from(facts.created_s[i]);
+                    lo = lo.min(t);
+                    hi = hi.max(t);
+                });
+                (lo, hi)
             });
             if lo > hi {
                 (lo, hi) = (a.or(b).unwrap_or(0), a.or(b).unwrap_or(0));

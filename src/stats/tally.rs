@@ -15,10 +15,10 @@
 //! days" stay exact for any N); and, for published (k-anonymous) figures,
 //! the distinct reporters of each status, answered/not and category cell
 //! ([`Kept`], at most twice the tally's k, with their rows so that a row can
-//! leave), and the reporter of each `done` report. A cell's reporters that
-//! can no longer answer (more reporters than kept, and too many of the kept
-//! ones gone) make the writer rebuild that one tally from the district's
-//! rows before the change is visible, so a query never meets them.
+//! leave), and the reporter of each `done` report. A cell's reporter set
+//! that can no longer answer (more reporters than kept, and too many of the
+//! kept ones gone) is rebuilt by the writer from the district's rows of that
+//! month before the change is visible, so a query never meets one.
 //!
 //! Filters the tallies have no dimension for (category, channel, status,
 //! campaign) and time ranges that do not start and end at a month boundary
@@ -176,6 +176,9 @@ impl Kept {
         match self.find(reporter) {
             Some(at) => self.entries[at].rows += 1,
             None if self.entries.len() < max => {
+                // Room for this one only: at most 2k entries, and most sets
+                // of a busy tally fill up (doubling would hold 16 for 10).
+                self.entries.reserve_exact(1);
                 #[allow(clippy::cast_possible_truncation)]
                 self.entries.push(Entry {
                     lo: reporter as u32,
@@ -247,6 +250,25 @@ fn remove_value<T: PartialEq>(values: &mut Vec<T>, v: &T) -> Option<usize> {
     Some(at)
 }
 
+/// Reporter sets per kind of a tally counting `cats` categories: one per
+/// status, answered and not, one per category.
+fn sets_per_kind(cats: usize) -> usize {
+    STATUSES + 2 + cats
+}
+
+/// The reporter sets of a tally counting `cats` categories that row `r`
+/// belongs to: its kind's set of its status, of answered (or not), of its
+/// category.
+fn sets_of(cats: usize, r: &RowTally) -> [usize; 3] {
+    let base = r.kind * sets_per_kind(cats);
+    let answered = usize::from(r.first == NONE);
+    [
+        base + r.status,
+        base + STATUSES + answered,
+        base + STATUSES + 2 + r.category,
+    ]
+}
+
 /// The tallies of one layer.
 #[derive(Debug, Clone)]
 pub(crate) struct LayerTallies {
@@ -256,9 +278,9 @@ pub(crate) struct LayerTallies {
     /// The largest k the reporter sets answer for (they keep up to twice).
     cap: usize,
     months: HashMap<(u32, u32), Tally>,
-    /// Tallies (district, month) whose reporters can no longer answer, to
+    /// Reporter sets (district, month, set) that can no longer answer, to
     /// be rebuilt from the rows ([`Self::rebuild_stale`]).
-    stale: Vec<(u32, u32)>,
+    stale: Vec<(u32, u32, usize)>,
 }
 
 impl LayerTallies {
@@ -288,6 +310,29 @@ impl LayerTallies {
         t
     }
 
+    /// Bytes its heap allocations hold (capacities, not lengths; the
+    /// allocator's own overhead not counted).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let tally = |t: &Tally| {
+            let lists = |v: &[Vec<u32>; KINDS]| v.iter().map(|x| x.capacity() * 4).sum::<usize>();
+            let ids = |v: &[Vec<u64>; KINDS]| v.iter().map(|x| x.capacity() * 8).sum::<usize>();
+            t.counts.capacity() * 4
+                + lists(&t.first)
+                + lists(&t.done)
+                + ids(&t.done_by)
+                + ids(&t.undated)
+                + t.kept.capacity() * size_of::<Kept>()
+                + t.kept
+                    .iter()
+                    .map(|k| k.entries.capacity() * size_of::<Entry>())
+                    .sum::<usize>()
+        };
+        self.months.capacity() * (size_of::<(u32, u32)>() + size_of::<Tally>() + 1)
+            + self.months.values().map(tally).sum::<usize>()
+            + self.stale.capacity() * size_of::<(u32, u32, usize)>()
+    }
+
     /// The largest k its reporter sets answer for.
     pub(crate) fn cap(&self) -> usize {
         self.cap
@@ -299,19 +344,11 @@ impl LayerTallies {
 
     /// Reporter sets per kind.
     fn sets(&self) -> usize {
-        STATUSES + 2 + self.cats
+        sets_per_kind(self.cats)
     }
 
-    /// The reporter sets a row of kind `kind`, status `status`, answered
-    /// (0) or not (1) and category `category` belongs to.
     fn sets_of(&self, r: &RowTally) -> [usize; 3] {
-        let base = r.kind * self.sets();
-        let answered = usize::from(r.first == NONE);
-        [
-            base + r.status,
-            base + STATUSES + answered,
-            base + STATUSES + 2 + r.category,
-        ]
+        sets_of(self.cats, r)
     }
 
     /// Adds a row; `false` when its category is beyond the tallied ones.
@@ -346,7 +383,7 @@ impl LayerTallies {
         true
     }
 
-    /// Removes a row that was added; a tally whose reporters can no longer
+    /// Removes a row that was added; a reporter set that can no longer
     /// answer is marked to be rebuilt ([`Self::rebuild_stale`]).
     pub(crate) fn remove(&mut self, r: &RowTally) {
         let at = self.at(r, usize::from(r.first == NONE));
@@ -371,28 +408,41 @@ impl LayerTallies {
         } else if r.status == status_index(Status::Done) {
             remove_value(&mut t.undated[r.kind], &r.reporter);
         }
-        let mut known = true;
         for s in sets {
-            known &= t.kept.get_mut(s).is_none_or(|k| k.remove(r.reporter, cap));
-        }
-        if !known && !self.stale.contains(&(r.district, r.month)) {
-            self.stale.push((r.district, r.month));
+            let known = t.kept.get_mut(s).is_none_or(|k| k.remove(r.reporter, cap));
+            let at = (r.district, r.month, s);
+            if !known && !self.stale.contains(&at) {
+                self.stale.push(at);
+            }
         }
     }
 
-    /// Rebuilds the tallies marked stale from the rows of `facts` (in their
-    /// final state, after the change that made them stale); `false` when a
-    /// row could not be added (the caller drops the layer).
-    #[must_use]
-    pub(crate) fn rebuild_stale(&mut self, facts: &Facts, layer: usize) -> bool {
-        let mut ok = true;
-        for (d, m) in std::mem::take(&mut self.stale) {
-            self.months.remove(&(d, m));
+    /// Rebuilds the reporter sets marked stale from the rows of `facts` (in
+    /// their final state, after the change that made them stale): one pass
+    /// over the rows of each (district, month) concerned, adding each row's
+    /// reporter to the stale sets it belongs to.
+    pub(crate) fn rebuild_stale(&mut self, facts: &Facts, layer: usize) {
+        let mut stale = std::mem::take(&mut self.stale);
+        stale.sort_unstable();
+        let (cats, max) = (self.cats, 2 * self.cap);
+        for tally in stale.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+            let (d, m, _) = tally[0];
+            let Some(t) = self.months.get_mut(&(d, m)) else {
+                continue;
+            };
+            let sets: Vec<usize> = tally.iter().map(|x| x.2).collect();
+            for s in &sets {
+                t.kept[*s] = Kept::default();
+            }
             let (start, end) = (month_start_s(m), month_start_s(m + 1));
             let mut visit = |i: usize| {
-                let t = i64::from(facts.created_s[i]);
-                if t >= start && t < end {
-                    ok &= self.add(&RowTally::of(facts, layer, i));
+                let created = i64::from(facts.created_s[i]);
+                if created < start || created >= end {
+                    return;
+                }
+                let r = RowTally::of_row(facts, i);
+                for s in sets_of(cats, &r).iter().filter(|s| sets.contains(s)) {
+                    t.kept[*s].add(r.reporter, max);
                 }
             };
             if d == NONE {
@@ -406,7 +456,6 @@ impl LayerTallies {
                 }
             }
         }
-        ok
     }
 
     /// Moves a row's supports from `old` to `new`.
@@ -555,6 +604,40 @@ pub(crate) fn monthly(
         // Monthly buckets start at month starts: a month outside them has
         // no bucket.
         starts.binary_search(&month_start_s(m)).ok()
+    })
+}
+
+/// The first and last second a monthly series of `filter` covers when it
+/// lacks a bound: the start of the first month that has a matching row, and
+/// the last second of the last such month (`(i64::MAX, i64::MIN)` when none
+/// has); `None` when the tallies cannot answer (then the rows are scanned).
+pub(crate) fn span(facts: &Facts, filter: &Filter, opts: Options) -> Option<(i64, i64)> {
+    let (from, to) = usable(filter)?;
+    let (layer, district) = match filter.district {
+        Some((layer, d)) => (layer, Some(d)),
+        None => (Layer::Arrondissement, None),
+    };
+    let tallies = facts.tallies(layer.index(), opts.k.unwrap_or(0))?;
+    let kind = filter.kind.map(super::facts::kind_index);
+    let per_kind = STATUSES * 2 * tallies.cats;
+    let (mut first, mut last) = (u32::MAX, None);
+    for ((d, m), t) in &tallies.months {
+        if *m < from || *m >= to || district.is_some_and(|x| x != *d) {
+            continue;
+        }
+        let rows = |k: usize| {
+            t.counts[k * per_kind..(k + 1) * per_kind]
+                .iter()
+                .any(|n| *n > 0)
+        };
+        if (0..KINDS).any(|k| kind.is_none_or(|x| x == k) && rows(k)) {
+            first = first.min(*m);
+            last = last.max(Some(*m));
+        }
+    }
+    Some(match last {
+        Some(last) => (month_start_s(first), month_start_s(last + 1) - 1),
+        None => (i64::MAX, i64::MIN),
     })
 }
 
@@ -844,6 +927,14 @@ mod tests {
                         },
                     );
                     assert_eq!(sorted(tallied), sorted(scanned), "{f:?}");
+                    // The months a series without bounds spans.
+                    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+                    Compiled::new(&facts, &f).scan(&facts, |i| {
+                        let m = month_of(facts.created_s[i]);
+                        lo = lo.min(month_start_s(m));
+                        hi = hi.max(month_start_s(m + 1) - 1);
+                    });
+                    assert_eq!(span(&facts, &f, opts), Some((lo, hi)), "{f:?}");
                 }
             }
         }
