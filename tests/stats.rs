@@ -407,6 +407,94 @@ fn reporters<'a>(rows: impl Iterator<Item = &'a Row>) -> usize {
         .len()
 }
 
+/// The start (RFC 3339, UTC) of the `interval` bucket ("day", "week",
+/// "month") holding time `ms`.
+fn bucket_start(interval: &str, ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1_000))
+        .unwrap()
+        .date();
+    let day = match interval {
+        "day" => t,
+        "week" => t - time::Duration::days(i64::from(t.weekday().number_days_from_monday())),
+        _ => t.replace_day(1).unwrap(),
+    };
+    day.midnight()
+        .assume_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// The k-anonymity of a published table whose rows are `lines` (each row's
+/// answer and the rows it counts) and whose margin is `margin`: every number
+/// shown equals the recomputation and comes from at least k distinct
+/// reporters (or is 0), and in every line whose total is shown (a row, a
+/// category over the rows, the margin's total) the hidden numbers together
+/// come from 0 or at least k reporters.
+fn check_published(
+    d: &Data,
+    lines: &[(&Value, Vec<&Row>)],
+    margin: &Value,
+) -> Result<(), TestCaseError> {
+    let mut hidden_by_category: HashMap<String, Vec<&Row>> = HashMap::new();
+    let mut hidden_totals: Vec<&Row> = Vec::new();
+    for (x, group) in lines {
+        let label = if x["id"].is_null() {
+            &x["start"]
+        } else {
+            &x["id"]
+        };
+        match x["reports"].as_u64() {
+            None => hidden_totals.extend(group.iter().copied()),
+            Some(n) => {
+                prop_assert_eq!(n as usize, group.len());
+                prop_assert!(n == 0 || reporters(group.iter().copied()) >= K);
+            }
+        }
+        let mut hidden_in_row: Vec<&Row> = Vec::new();
+        for c in &d.categories {
+            let cell: Vec<&Row> = group.iter().copied().filter(|r| &r.category == c).collect();
+            match x["by_category"][c].as_u64() {
+                Some(n) => {
+                    prop_assert_eq!(n as usize, cell.len());
+                    prop_assert!(
+                        n == 0 || reporters(cell.iter().copied()) >= K,
+                        "{} {}",
+                        label,
+                        c
+                    );
+                }
+                None => {
+                    hidden_in_row.extend(cell.iter().copied());
+                    hidden_by_category
+                        .entry(c.clone())
+                        .or_default()
+                        .extend(cell.iter().copied());
+                }
+            }
+        }
+        if x["reports"].is_u64() {
+            prop_assert!(
+                hidden_in_row.is_empty() || reporters(hidden_in_row.iter().copied()) >= K,
+                "row {}",
+                label
+            );
+        }
+    }
+    for (c, hidden) in hidden_by_category {
+        if margin["by_category"][&c].is_u64() {
+            prop_assert!(
+                hidden.is_empty() || reporters(hidden.iter().copied()) >= K,
+                "column {}",
+                c
+            );
+        }
+    }
+    if margin["reports"].is_u64() {
+        prop_assert!(hidden_totals.is_empty() || reporters(hidden_totals.iter().copied()) >= K);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -465,42 +553,7 @@ proptest! {
             (x, rows.iter().copied().filter(|r| r.districts[layer].as_deref() == Some(id)).collect())
         }).collect();
         lines.push((&got["outside"], rows.iter().copied().filter(|r| r.districts[layer].as_deref().is_none_or(|id| !listed.contains(id))).collect()));
-        let mut hidden_by_category: HashMap<String, Vec<&Row>> = HashMap::new();
-        let mut hidden_totals: Vec<&Row> = Vec::new();
-        for (x, group) in &lines {
-            match x["reports"].as_u64() {
-                None => hidden_totals.extend(group.iter().copied()),
-                Some(n) => {
-                    prop_assert_eq!(n as usize, group.len());
-                    prop_assert!(n == 0 || reporters(group.iter().copied()) >= K);
-                }
-            }
-            let mut hidden_in_row: Vec<&Row> = Vec::new();
-            for c in &d.categories {
-                let cell: Vec<&Row> = group.iter().copied().filter(|r| &r.category == c).collect();
-                match x["by_category"][c].as_u64() {
-                    Some(n) => {
-                        prop_assert_eq!(n as usize, cell.len());
-                        prop_assert!(n == 0 || reporters(cell.iter().copied()) >= K, "{} {}", x["id"], c);
-                    }
-                    None => {
-                        hidden_in_row.extend(cell.iter().copied());
-                        hidden_by_category.entry(c.clone()).or_default().extend(cell.iter().copied());
-                    }
-                }
-            }
-            if x["reports"].is_u64() {
-                prop_assert!(hidden_in_row.is_empty() || reporters(hidden_in_row.iter().copied()) >= K, "row {}", x["id"]);
-            }
-        }
-        for (c, hidden) in hidden_by_category {
-            if got["city"]["by_category"][&c].is_u64() {
-                prop_assert!(hidden.is_empty() || reporters(hidden.iter().copied()) >= K, "column {}", c);
-            }
-        }
-        if got["city"]["reports"].is_u64() {
-            prop_assert!(hidden_totals.is_empty() || reporters(hidden_totals.iter().copied()) >= K);
-        }
+        check_published(d, &lines, &got["city"])?;
     }
 
     /// Hexagon counts: exact for analysts; in public, every shown cell is
@@ -592,18 +645,9 @@ proptest! {
         }
         let got = get_json(&d.h, Some("analyst"), &uri);
         let rows: Vec<&Row> = d.rows.iter().filter(|r| f.matches(d, r) && (district.is_none() || r.districts[0] == district)).collect();
-        let floor = |ms: i64| {
-            let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1_000)).unwrap().date();
-            let day = match name {
-                "day" => t,
-                "week" => t - time::Duration::days(i64::from(t.weekday().number_days_from_monday())),
-                _ => t.replace_day(1).unwrap(),
-            };
-            day.midnight().assume_utc().format(&time::format_description::well_known::Rfc3339).unwrap()
-        };
         let mut want: BTreeMap<String, Vec<&Row>> = BTreeMap::new();
         for r in &rows {
-            want.entry(floor(r.created_ms)).or_default().push(r);
+            want.entry(bucket_start(name, r.created_ms)).or_default().push(r);
         }
         let buckets = got["buckets"].as_array().unwrap();
         let mut seen = 0;
@@ -627,6 +671,26 @@ proptest! {
                 prop_assert_eq!(starts.last().copied(), Some(last.as_str()));
             }
         }
+    }
+
+    /// A published series is a table of buckets: every number shown equals
+    /// the recomputation and none singles out fewer than k reporters, alone
+    /// or by difference, whatever the interval and filter.
+    #[test]
+    fn public_series_figures_are_exact_or_hidden_and_never_single_out_fewer_than_k(
+        f in filters(),
+        interval in 0..3_usize,
+    ) {
+        let d = data();
+        let name = ["day", "week", "month"][interval];
+        let got = get_json(&d.h, None, &format!("/api/v1/stats/series?interval={name}&{}", f.query(d)));
+        let rows: Vec<&Row> = d.rows.iter().filter(|r| f.matches(d, r)).collect();
+        let lines: Vec<(&Value, Vec<&Row>)> = got["buckets"].as_array().unwrap().iter().map(|b| {
+            let start = b["start"].as_str().unwrap();
+            (b, rows.iter().copied().filter(|r| bucket_start(name, r.created_ms) == start).collect())
+        }).collect();
+        prop_assert_eq!(lines.iter().map(|l| l.1.len()).sum::<usize>(), rows.len());
+        check_published(d, &lines, &got["total"])?;
     }
 }
 
