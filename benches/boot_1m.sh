@@ -50,14 +50,9 @@ ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
 strip_ansi() { sed -e 's/\x1b\[[0-9;]*m//g'; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
 
-SERVER_PID=
-cleanup() {
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-}
-trap cleanup EXIT
+# shellcheck source=benches/support/server.sh
+source benches/support/server.sh
+trap stop_server EXIT
 
 # boot DIR TAG: starts the server, waits for /health 200, prints
 # "boot_ms rss_kib anon_kib file_kib ref_ms index_ms", stops it.
@@ -81,9 +76,7 @@ boot() {
     rss=$(awk '/^VmRSS:/ {print $2}' "$st")
     anon=$(awk '/^RssAnon:/ {print $2}' "$st")
     file=$(awk '/^RssFile:/ {print $2}' "$st")
-    kill "$SERVER_PID"
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
+    stop_server
     local ref idx
     ref=$(strip_ansi <"$log" | sed -n 's/.*ms=\([0-9]*\).*reference data loaded.*/\1/p; s/.*reference data loaded.*ms=\([0-9]*\).*/\1/p' | head -1)
     idx=$(strip_ansi <"$log" | sed -n 's/.*ms=\([0-9]*\).*index rebuilt.*/\1/p; s/.*index rebuilt.*ms=\([0-9]*\).*/\1/p' | head -1)

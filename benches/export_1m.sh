@@ -52,14 +52,12 @@ mkdir -p "$LOG"
 now_ns() { date +%s%N; }
 ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
 
-SERVER_PID=
+# shellcheck source=benches/support/server.sh
+source benches/support/server.sh
 SAMPLER_PID=
 cleanup() {
     if [[ -n $SAMPLER_PID ]]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    stop_server
 }
 trap cleanup EXIT
 

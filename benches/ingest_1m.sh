@@ -43,14 +43,9 @@ BASE=$WORK/base
 RUN=$WORK/run
 strip_ansi() { sed -e 's/\x1b\[[0-9;]*m//g'; }
 
-SERVER_PID=
-cleanup() {
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-}
-trap cleanup EXIT
+# shellcheck source=benches/support/server.sh
+source benches/support/server.sh
+trap stop_server EXIT
 
 if [[ ! -f $BASE/civicmap.db ]]; then
     echo "making the 1M data dir in $BASE (once)"

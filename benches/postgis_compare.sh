@@ -155,14 +155,8 @@ else
 fi
 
 # --- cleanup ------------------------------------------------------------------
-SERVER_PID=
-stop_server() {
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    SERVER_PID=
-}
+# shellcheck source=benches/support/server.sh
+source benches/support/server.sh
 cluster_exists() { pg_lsclusters -h | awk -v v="$PG_VERSION" -v c="$PG_CLUSTER" '$1 == v && $2 == c {f = 1} END {exit !f}'; }
 cleanup() {
     stop_server

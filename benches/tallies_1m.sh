@@ -36,14 +36,9 @@ fi
 LOG=$WORK/log
 mkdir -p "$LOG"
 
-SERVER_PID=
-cleanup() {
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-}
-trap cleanup EXIT
+# shellcheck source=benches/support/server.sh
+source benches/support/server.sh
+trap stop_server EXIT
 
 KEY=$("$BIN" keys create --data-dir "$DIR" --role analyst --name "tallies-bench-$$" 2>/dev/null | tail -n 1)
 anon() { awk '/^RssAnon/ {print $2}' "/proc/$SERVER_PID/status"; }
@@ -73,6 +68,5 @@ for run in $(seq 1 "$RUNS"); do
         a1=$(get "$layer" "$KEY"); a2=$(get "$layer" "$KEY")
         printf '%-18s %10s %10s %10s %10s %14s\n' "$layer" "$p1" "$p2" "$a1" "$a2" "$(anon)"
     done
-    cleanup
-    SERVER_PID=
+    stop_server
 done
