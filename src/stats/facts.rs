@@ -345,6 +345,13 @@ impl Facts {
     /// Rebuilds, from the rows as they now are, the reporter sets of
     /// tallies that a change left unable to answer (see [`super::tally`]).
     fn rebuild_stale_tallies(&mut self) {
+        if !self
+            .tallies
+            .iter()
+            .any(|t| t.get().is_some_and(LayerTallies::has_stale))
+        {
+            return;
+        }
         let mut tallies = std::mem::take(&mut self.tallies);
         for (layer, built) in tallies.iter_mut().enumerate() {
             if let Some(t) = built.get_mut() {

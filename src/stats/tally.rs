@@ -333,6 +333,11 @@ impl LayerTallies {
             + self.stale.capacity() * size_of::<(u32, u32, usize)>()
     }
 
+    /// Whether a change left reporter sets to rebuild.
+    pub(crate) fn has_stale(&self) -> bool {
+        !self.stale.is_empty()
+    }
+
     /// The largest k its reporter sets answer for.
     pub(crate) fn cap(&self) -> usize {
         self.cap
@@ -340,15 +345,6 @@ impl LayerTallies {
 
     fn at(&self, r: &RowTally, answered: usize) -> usize {
         ((r.kind * STATUSES + r.status) * 2 + answered) * self.cats + r.category
-    }
-
-    /// Reporter sets per kind.
-    fn sets(&self) -> usize {
-        sets_per_kind(self.cats)
-    }
-
-    fn sets_of(&self, r: &RowTally) -> [usize; 3] {
-        sets_of(self.cats, r)
     }
 
     /// Adds a row; `false` when its category is beyond the tallied ones.
@@ -359,8 +355,8 @@ impl LayerTallies {
         }
         let at = self.at(r, usize::from(r.first == NONE));
         let size = KINDS * STATUSES * 2 * self.cats;
-        let sets = self.sets_of(r);
-        let (kept, max) = (KINDS * self.sets(), 2 * self.cap);
+        let sets = sets_of(self.cats, r);
+        let (kept, max) = (KINDS * sets_per_kind(self.cats), 2 * self.cap);
         let t = self.months.entry((r.district, r.month)).or_default();
         if t.counts.is_empty() {
             t.counts = vec![0; size];
@@ -387,7 +383,7 @@ impl LayerTallies {
     /// answer is marked to be rebuilt ([`Self::rebuild_stale`]).
     pub(crate) fn remove(&mut self, r: &RowTally) {
         let at = self.at(r, usize::from(r.first == NONE));
-        let sets = self.sets_of(r);
+        let sets = sets_of(self.cats, r);
         let cap = self.cap;
         let Some(t) = self.months.get_mut(&(r.district, r.month)) else {
             return;
@@ -520,7 +516,8 @@ impl LayerTallies {
         within_min: u32,
         k: usize,
     ) -> bool {
-        let sets = &t.kept[kd * self.sets()..(kd + 1) * self.sets()];
+        let per_kind = sets_per_kind(self.cats);
+        let sets = &t.kept[kd * per_kind..(kd + 1) * per_kind];
         if !sets.iter().all(|s| s.known(k)) {
             return false;
         }
